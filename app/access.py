@@ -1,0 +1,85 @@
+"""Who may see and do what: the single access policy every view, API and task calls.
+
+Rules:
+- anonymous callers see nothing but the login page (and the health probes, and the
+  Squonk2 callback, which carries its own secret);
+- a logged-in user sees the targets of public projects and of the projects they belong to;
+- an admin sees everything;
+- anything a caller may not see is answered 404, exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from flask import abort, request
+from flask_login import current_user
+from sqlalchemy import Select, or_, select
+
+from app.extensions import db
+from app.models import Project, Snapshot, Target, User, project_members
+
+# Endpoints reachable without logging in; everything else is default-deny.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "vendor_static", "health.healthz",
+                              "health.readyz", "health.metrics"})
+
+
+def is_public_endpoint(endpoint: str | None) -> bool:
+    return endpoint in PUBLIC_ENDPOINTS or (endpoint or "").startswith("callbacks.")
+
+
+def visible_project_ids(user: User) -> Select:
+    """Ids of projects whose targets the user may see (not used for admins)."""
+    member_of = select(project_members.c.project_id).where(project_members.c.user_id == user.id)
+    return select(Project.id).where(or_(Project.open_to_public.is_(True), Project.id.in_(member_of)))
+
+
+def visible_targets(user: User | None = None) -> Select:
+    """A select of the targets the user may see."""
+    user = user if user is not None else current_user
+    stmt = select(Target)
+    if not getattr(user, "is_authenticated", False):
+        return stmt.where(False)
+    if user.is_admin:
+        return stmt
+    return stmt.where(Target.project_id.in_(visible_project_ids(user)))
+
+
+def can_view_target(target: Target, user: User | None = None) -> bool:
+    user = user if user is not None else current_user
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_admin or target.project.open_to_public:
+        return True
+    return any(member.id == user.id for member in target.project.members)
+
+
+def is_member(target: Target, user: User | None = None) -> bool:
+    """Membership of the target's project (admins count as members)."""
+    user = user if user is not None else current_user
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_admin or any(member.id == user.id for member in target.project.members)
+
+
+def target_or_404(title: str) -> Target:
+    """Load a target by title, or 404 if it does not exist or is not visible."""
+    target = db.session.scalar(select(Target).where(Target.title == title))
+    if target is None or not can_view_target(target):
+        abort(404)
+    return target
+
+
+def snapshot_or_404(snapshot_id: int) -> Snapshot:
+    """Load a snapshot, or 404 unless its target is visible to the caller."""
+    snapshot = db.session.get(Snapshot, snapshot_id)
+    if snapshot is None or not can_view_target(snapshot.target):
+        abort(404)
+    return snapshot
+
+
+def require_login_for_request() -> None:
+    """before_request hook: default-deny for anonymous callers."""
+    if current_user.is_authenticated or is_public_endpoint(request.endpoint):
+        return None
+    from app.extensions import login_manager
+
+    return login_manager.unauthorized()

@@ -1,0 +1,110 @@
+"""Command-line interface: ``flask --app app targets|users|demo ...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.loader import LoadError, get_or_create_project, load_target
+from app.models import ApiToken, Target, User
+
+targets_cli = AppGroup("targets", help="Load and manage fragment-screen targets.")
+users_cli = AppGroup("users", help="Manage local user accounts and API tokens.")
+demo_cli = AppGroup("demo", help="The demo data set.")
+
+
+def _user_or_fail(name: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise click.ClickException(f"no user called {name!r}")
+    return user
+
+
+@targets_cli.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--title", required=True, help="Target title, e.g. Mac1.")
+@click.option("--project", required=True, help="Proposal the target belongs to, e.g. lb18145-1.")
+@click.option("--public/--private", default=None, help="Open the project to everyone, or not.")
+@click.option("--template-pdb", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="One PDB used as every protein's apo-desolv file.")
+def targets_load(directory, title, project, public, template_pdb):
+    """Load or reload a target from a directory of <code>.mol and <code>_apo-desolv.pdb."""
+    try:
+        report = load_target(directory, title, project, public=public, template_pdb=template_pdb)
+    except LoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report.summary())
+
+
+@targets_cli.command("list")
+def targets_list():
+    """List targets with their project and protein count."""
+    for target in db.session.scalars(select(Target).order_by(Target.title)):
+        visibility = "public" if target.project.open_to_public else "private"
+        click.echo(f"{target.title}\t{target.project.title} ({visibility})\t"
+                   f"{len(target.proteins)} proteins\t"
+                   f"squonk project: {target.default_squonk_project or '-'}")
+
+
+@users_cli.command("create")
+@click.argument("name")
+@click.option("--password", required=True)
+@click.option("--email")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+def users_create(name, password, email, admin):
+    """Create a local user account."""
+    if db.session.scalar(select(User).where(User.username == name)) is not None:
+        raise click.ClickException(f"user {name!r} already exists")
+    if len(password) < 8:
+        raise click.ClickException("the password must have at least 8 characters")
+    user = User(username=name, email=email, is_admin=admin)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created {'admin ' if admin else ''}user {name}")
+
+
+@users_cli.command("add-to-project")
+@click.argument("name")
+@click.argument("project")
+def users_add_to_project(name, project):
+    """Make a user a member of a project (proposal)."""
+    user = _user_or_fail(name)
+    try:
+        project_row = get_or_create_project(project)
+    except LoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if project_row not in user.projects:
+        user.projects.append(project_row)
+    db.session.commit()
+    click.echo(f"{name} is a member of {project}")
+
+
+@users_cli.command("token")
+@click.argument("name")
+def users_token(name):
+    """Issue a new API bearer token for a user and print it (it is not shown again)."""
+    user = _user_or_fail(name)
+    _, token = ApiToken.issue(user)
+    db.session.commit()
+    click.echo(token)
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Load the Mac1 and Mpro demo targets and the demo users (idempotent)."""
+    from app.demo import credentials_text, ensure_demo_users, load_demo_targets
+
+    for report in load_demo_targets():
+        click.echo(report.summary())
+    click.echo(credentials_text(ensure_demo_users()))
+
+
+def register(app: Flask) -> None:
+    for group in (targets_cli, users_cli, demo_cli):
+        app.cli.add_command(group)

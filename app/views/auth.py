@@ -1,0 +1,59 @@
+"""Log in and out with a local account."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from app.extensions import db
+from app.models import User
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=150)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") \
+                and not target.startswith("//"):
+            return target
+    return url_for("targets.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form, or log the user in."""
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data))
+        if user is not None and user.check_password(form.password.data):
+            login_user(user)
+            log.info("user %s logged in", user.username)
+            return redirect(safe_next(request.args.get("next")))
+        log.info("failed login for %r", form.username.data)
+        form.password.errors.append("Unknown user or wrong password")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    """Log out (POST with the CSRF token, so a link elsewhere cannot log you out)."""
+    logout_user()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,56 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from app.extensions import db, redis_connection
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is up."""
+    return jsonify({"status": "ok"})
+
+
+def check_database() -> str:
+    db.session.execute(text("SELECT 1"))
+    return "ok"
+
+
+def check_redis() -> str:
+    redis_connection().ping()
+    return "ok"
+
+
+def check_squonk() -> str:
+    if not current_app.config.get("SQUONK2_DMAPI_URL"):
+        return "not configured"
+    import requests
+
+    url = current_app.config["SQUONK2_DMAPI_URL"].rstrip("/") + "/version"
+    requests.get(url, timeout=3).raise_for_status()
+    return "ok"
+
+
+@bp.get("/readyz")
+def readyz():
+    """Database, Redis and Squonk2 are reachable (503 naming what is not)."""
+    checks = {}
+    for name, check in (("database", check_database), ("redis", check_redis),
+                        ("squonk2", check_squonk)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 - a probe reports, it never raises
+            log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = f"unavailable ({type(exc).__name__})"
+    ready = all(v in {"ok", "not configured"} for v in checks.values())
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
+        200 if ready else 503
+    )
