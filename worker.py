@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> None:
 
     handler = logging.StreamHandler()
     handler.addFilter(JobIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(rq_job)s] %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(rq_job)s] %(name)s: %(message)s")
+    )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
     app = create_app()

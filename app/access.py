@@ -18,8 +18,9 @@ from app.extensions import db
 from app.models import Project, Snapshot, Target, User, project_members
 
 # Endpoints reachable without logging in; everything else is default-deny.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "vendor_static", "health.healthz",
-                              "health.readyz", "health.metrics"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "static", "vendor_static", "health.healthz", "health.readyz", "health.metrics"}
+)
 
 
 def is_public_endpoint(endpoint: str | None) -> bool:
@@ -29,7 +30,9 @@ def is_public_endpoint(endpoint: str | None) -> bool:
 def visible_project_ids(user: User) -> Select:
     """Ids of projects whose targets the user may see (not used for admins)."""
     member_of = select(project_members.c.project_id).where(project_members.c.user_id == user.id)
-    return select(Project.id).where(or_(Project.open_to_public.is_(True), Project.id.in_(member_of)))
+    return select(Project.id).where(
+        or_(Project.open_to_public.is_(True), Project.id.in_(member_of))
+    )
 
 
 def visible_targets(user: User | None = None) -> Select:

@@ -30,8 +30,11 @@ def _user_or_fail(name: str) -> User:
 @click.option("--title", required=True, help="Target title, e.g. Mac1.")
 @click.option("--project", required=True, help="Proposal the target belongs to, e.g. lb18145-1.")
 @click.option("--public/--private", default=None, help="Open the project to everyone, or not.")
-@click.option("--template-pdb", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="One PDB used as every protein's apo-desolv file.")
+@click.option(
+    "--template-pdb",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="One PDB used as every protein's apo-desolv file.",
+)
 def targets_load(directory, title, project, public, template_pdb):
     """Load or reload a target from a directory of <code>.mol and <code>_apo-desolv.pdb."""
     try:
@@ -46,9 +49,11 @@ def targets_list():
     """List targets with their project and protein count."""
     for target in db.session.scalars(select(Target).order_by(Target.title)):
         visibility = "public" if target.project.open_to_public else "private"
-        click.echo(f"{target.title}\t{target.project.title} ({visibility})\t"
-                   f"{len(target.proteins)} proteins\t"
-                   f"squonk project: {target.default_squonk_project or '-'}")
+        click.echo(
+            f"{target.title}\t{target.project.title} ({visibility})\t"
+            f"{len(target.proteins)} proteins\t"
+            f"squonk project: {target.default_squonk_project or '-'}"
+        )
 
 
 @users_cli.command("create")

@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import secrets
-import importlib.util
 from pathlib import Path
 
 from sqlalchemy import select
@@ -44,8 +44,13 @@ def load_demo_targets() -> list[LoadReport]:
     """Load both demo targets (idempotent: a second run changes nothing)."""
     demo = demo_data_dir()
     return [
-        load_target(demo / "mac1_mols", "Mac1", PUBLIC_PROJECT, public=True,
-                    template_pdb=demo / "mac1_mols" / "template.pdb"),
+        load_target(
+            demo / "mac1_mols",
+            "Mac1",
+            PUBLIC_PROJECT,
+            public=True,
+            template_pdb=demo / "mac1_mols" / "template.pdb",
+        ),
         load_target(demo / "mpro_mols", "Mpro", PRIVATE_PROJECT, public=False),
     ]
 

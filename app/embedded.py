@@ -132,21 +132,50 @@ def main(argv: list[str] | None = None) -> None:
         if not env.get("REDIS_URL"):
             redis_port = free_port()
             if shutil.which("redis-server"):
-                children.start("redis", ["redis-server", "--port", str(redis_port), "--bind",
-                                         "127.0.0.1", "--save", "", "--appendonly", "no"], env)
+                children.start(
+                    "redis",
+                    [
+                        "redis-server",
+                        "--port",
+                        str(redis_port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                    env,
+                )
             else:
-                children.start("redis", [PYTHON, "-m", "app.embedded", "--fakeredis-port",
-                                         str(redis_port)], env)
+                children.start(
+                    "redis",
+                    [PYTHON, "-m", "app.embedded", "--fakeredis-port", str(redis_port)],
+                    env,
+                )
             wait_for_port(redis_port, "Redis")
             runtime["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
 
         if not env.get("SQUONK2_DMAPI_URL"):
             squonk_port = free_port()
             token = secrets.token_urlsafe(24)
-            squonk_env = dict(env, LOCAL_SQUONK_TOKEN=token,
-                              LOCAL_SQUONK_ROOT=str(INSTANCE_DIR / "local_squonk"))
-            children.start("local squonk", [PYTHON, "-m", "local_squonk", "serve", "--host",
-                                            "127.0.0.1", "--port", str(squonk_port)], squonk_env)
+            squonk_env = dict(
+                env, LOCAL_SQUONK_TOKEN=token, LOCAL_SQUONK_ROOT=str(INSTANCE_DIR / "local_squonk")
+            )
+            children.start(
+                "local squonk",
+                [
+                    PYTHON,
+                    "-m",
+                    "local_squonk",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(squonk_port),
+                ],
+                squonk_env,
+            )
             dmapi = f"http://127.0.0.1:{squonk_port}/data-manager-api"
             wait_for_url(dmapi + "/version", "The local Squonk2")
             runtime.update(SQUONK2_DMAPI_URL=dmapi, SQUONK2_TOKEN=token, SQUONK2_EMBEDDED="1")
@@ -157,13 +186,28 @@ def main(argv: list[str] | None = None) -> None:
         child_env = dict(env, **runtime)
 
         prepare_database()
-        children.start("web", [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                               "--workers", env.get("WEB_CONCURRENCY", "2"), "--threads", "4",
-                               "app:create_app()"], child_env)
+        children.start(
+            "web",
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                env.get("WEB_CONCURRENCY", "2"),
+                "--threads",
+                "4",
+                "app:create_app()",
+            ],
+            child_env,
+        )
         children.start("worker", [PYTHON, "worker.py"], child_env)
         wait_for_url(f"http://127.0.0.1:{port}/healthz", "The web server")
-        print(f"\nFragalysis Job Launcher is serving http://127.0.0.1:{port}  (Ctrl-C stops it)\n",
-              flush=True)
+        print(
+            f"\nFragalysis Job Launcher is serving http://127.0.0.1:{port}  (Ctrl-C stops it)\n",
+            flush=True,
+        )
         while True:
             exited = children.first_exited()
             if exited:

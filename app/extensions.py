@@ -41,5 +41,6 @@ def redis_connection() -> Redis:
 
 def queue() -> Queue:
     """The RQ queue our tasks go to (JSON-serialised: tasks take ids, never objects)."""
-    return Queue(current_app.config["QUEUE_NAME"], connection=redis_connection(),
-                 serializer=JSONSerializer)
+    return Queue(
+        current_app.config["QUEUE_NAME"], connection=redis_connection(), serializer=JSONSerializer
+    )

@@ -15,7 +15,10 @@ class SnapshotError(ValueError):
 
 
 def create_snapshot(
-    target: Target, codes: list[str], author: User, title: str | None = None,
+    target: Target,
+    codes: list[str],
+    author: User,
+    title: str | None = None,
     description: str | None = None,
 ) -> Snapshot:
     """Create a snapshot of ``codes`` (proteins of ``target``); nothing is stored on error."""
@@ -38,8 +41,11 @@ def create_snapshot(
         )
         title = f"{target.title} selection {count + 1}"
     snapshot = Snapshot(
-        target=target, author=author, title=title,
-        description=(description or "").strip() or None, proteins=list(proteins),
+        target=target,
+        author=author,
+        title=title,
+        description=(description or "").strip() or None,
+        proteins=list(proteins),
     )
     db.session.add(snapshot)
     db.session.commit()

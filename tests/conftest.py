@@ -26,8 +26,11 @@ from app.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-PASSWORDS = {"member": "member-password", "outsider": "outsider-password",
-             "admin": "admin-password"}
+PASSWORDS = {
+    "member": "member-password",
+    "outsider": "outsider-password",
+    "admin": "admin-password",
+}
 
 
 def _free_port() -> int:
@@ -39,7 +42,7 @@ def _free_port() -> int:
 def _postgres_url(base: str) -> str:
     url = base.replace("postgres://", "postgresql://", 1)
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -70,8 +73,20 @@ def redis_url():
         return
     port = _free_port()
     if shutil.which("redis-server"):
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         stop = proc.terminate
     else:
         from fakeredis import TcpFakeServer
@@ -93,8 +108,10 @@ def pytest_report_header(config):
     database = os.environ.get("DATABASE_URL", "")
     kind = make_url(_postgres_url(database)).get_backend_name() if database else "sqlite"
     redis = os.environ.get("REDIS_URL") or "embedded redis-server/fakeredis"
-    return [f"launcher tests: database={kind} ({'DATABASE_URL' if database else 'embedded'}), "
-            f"redis={redis}"]
+    return [
+        f"launcher tests: database={kind} ({'DATABASE_URL' if database else 'embedded'}), "
+        f"redis={redis}"
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +119,13 @@ def migrated(database_url, redis_url, tmp_path_factory):
     """Run the Alembic migrations once per session: the schema tests use is the real one."""
     from flask_migrate import upgrade
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
-                      "DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        }
+    )
     with app.app_context():
         upgrade()
         tables = [t for t in inspect(db.engine).get_table_names() if t != "alembic_version"]
@@ -124,18 +146,20 @@ def _empty_tables(tables: list[str]) -> None:
 @pytest.fixture
 def app(migrated, database_url, redis_url, tmp_path):
     """A fresh application per test: empty tables, its own data directory and queue."""
-    app = create_app({
-        "TESTING": True,
-        # scrypt costs ~70 ms a hash; the tests create and log in users hundreds of times
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "REDIS_URL": redis_url,
-        "QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "EXTERNAL_URL": "http://127.0.0.1:5000",
-        "SQUONK2_DMAPI_URL": None,
-        "SQUONK2_TOKEN": None,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            # scrypt costs ~70 ms a hash; the tests create and log in users hundreds of times
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+            "DATA_DIR": str(tmp_path / "data"),
+            "EXTERNAL_URL": "http://127.0.0.1:5000",
+            "SQUONK2_DMAPI_URL": None,
+            "SQUONK2_TOKEN": None,
+        }
+    )
     with app.app_context():
         _empty_tables(migrated)
     yield app
@@ -168,7 +192,8 @@ def users(app):
 
 def csrf_token_of(html: str) -> str:
     match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or re.search(
-        r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+        r'name="csrf_token" type="hidden" value="([^"]+)"', html
+    )
     assert match, "page carries no CSRF token"
     return match.group(1)
 
@@ -182,9 +207,14 @@ class Session:
         self.csrf = None
         if username:
             page = self.client.get("/login")
-            response = self.client.post("/login", data={
-                "username": username, "password": PASSWORDS[username],
-                "csrf_token": csrf_token_of(page.text)})
+            response = self.client.post(
+                "/login",
+                data={
+                    "username": username,
+                    "password": PASSWORDS[username],
+                    "csrf_token": csrf_token_of(page.text),
+                },
+            )
             assert response.status_code == 302, f"login of {username} failed"
             self.csrf = csrf_token_of(self.client.get("/targets/").text)
 
@@ -221,8 +251,11 @@ MAC1_NEIGHBOURS = ("diamond-x0104_A", "diamond-x0128_A")
 
 def copy_mols(source: Path, dest: Path, codes: list[str] | None, count: int) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    names = [f"{c}.mol" for c in codes] if codes else sorted(
-        p.name for p in source.glob("*.mol"))[:count]
+    names = (
+        [f"{c}.mol" for c in codes]
+        if codes
+        else sorted(p.name for p in source.glob("*.mol"))[:count]
+    )
     for name in names:
         shutil.copy(source / name, dest / name)
     return dest
@@ -236,13 +269,13 @@ def small_targets(app, users, tmp_path):
     mac1 = copy_mols(MAC1_DIR, tmp_path / "mac1", sorted(set(mac1_codes)), 0)
     mpro = copy_mols(MPRO_DIR, tmp_path / "mpro", None, 3)
     with app.app_context():
-        load_target(mac1, "Mac1", "lb18145-1", public=True,
-                    template_pdb=MAC1_DIR / "template.pdb")
+        load_target(mac1, "Mac1", "lb18145-1", public=True, template_pdb=MAC1_DIR / "template.pdb")
         load_target(mpro, "Mpro", "lb00000-1", public=False)
     return {"Mac1": sorted(set(mac1_codes)), "Mpro": sorted(p.stem for p in mpro.glob("*.mol"))}
 
 
 # --- a live server for browser tests -------------------------------------------------
+
 
 @pytest.fixture
 def live_server(app):
@@ -257,9 +290,15 @@ def live_server(app):
     server.shutdown()
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")

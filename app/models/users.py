@@ -60,9 +60,7 @@ class Project(db.Model):
     title: Mapped[str] = mapped_column(String(200), unique=True)
     open_to_public: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    members: Mapped[list[User]] = relationship(
-        secondary=project_members, back_populates="projects"
-    )
+    members: Mapped[list[User]] = relationship(secondary=project_members, back_populates="projects")
 
     def __repr__(self) -> str:
         return f"<Project {self.title}>"

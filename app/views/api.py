@@ -66,13 +66,19 @@ def proteins(title: str):
     target = target_or_404(title)
     rows = db.session.execute(
         select(Protein.code, Protein.smiles, Protein.mol_file, Protein.apo_desolv_file)
-        .where(Protein.target_id == target.id).order_by(Protein.code)
+        .where(Protein.target_id == target.id)
+        .order_by(Protein.code)
     ).all()
-    return jsonify([
-        {"code": code, "smiles": smiles,
-         "files": {"mol": mol is not None, "apo_desolv": apo is not None}}
-        for code, smiles, mol, apo in rows
-    ])
+    return jsonify(
+        [
+            {
+                "code": code,
+                "smiles": smiles,
+                "files": {"mol": mol is not None, "apo_desolv": apo is not None},
+            }
+            for code, smiles, mol, apo in rows
+        ]
+    )
 
 
 @bp.post("/snapshots/")
@@ -83,12 +89,21 @@ def create_snapshot_api():
     if not isinstance(title, str) or not title:
         return jsonify({"error": "target is required", "fields": {"target": "required"}}), 400
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-        return jsonify({"error": "proteins must be a list of protein codes",
-                        "fields": {"proteins": "a list of strings"}}), 400
+        return jsonify(
+            {
+                "error": "proteins must be a list of protein codes",
+                "fields": {"proteins": "a list of strings"},
+            }
+        ), 400
     target = target_or_404(title)
     try:
-        snapshot = create_snapshot(target, codes, current_user, title=body.get("title"),
-                                   description=body.get("description"))
+        snapshot = create_snapshot(
+            target,
+            codes,
+            current_user,
+            title=body.get("title"),
+            description=body.get("description"),
+        )
     except SnapshotError as exc:
         return jsonify({"error": str(exc), "fields": {"proteins": str(exc)}}), 400
     return jsonify(snapshot_json(snapshot)), 201

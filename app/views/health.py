@@ -43,8 +43,11 @@ def check_squonk() -> str:
 def readyz():
     """Database, Redis and Squonk2 are reachable (503 naming what is not)."""
     checks = {}
-    for name, check in (("database", check_database), ("redis", check_redis),
-                        ("squonk2", check_squonk)):
+    for name, check in (
+        ("database", check_database),
+        ("redis", check_redis),
+        ("squonk2", check_squonk),
+    ):
         try:
             checks[name] = check()
         except Exception as exc:  # noqa: BLE001 - a probe reports, it never raises

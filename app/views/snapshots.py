@@ -17,8 +17,11 @@ def create(title: str):
     target = target_or_404(title)
     try:
         snapshot = create_snapshot(
-            target, request.form.getlist("proteins"), current_user,
-            title=request.form.get("title"), description=request.form.get("description"),
+            target,
+            request.form.getlist("proteins"),
+            current_user,
+            title=request.form.get("title"),
+            description=request.form.get("description"),
         )
     except SnapshotError as exc:
         flash(str(exc), "error")

@@ -44,17 +44,26 @@ def protein_page(target: Target) -> dict:
     stmt = select(Protein).where(Protein.target_id == target.id)
     if query:
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Protein.code.ilike(like, escape="\\"),
-                              Protein.smiles.like(like, escape="\\")))
+        stmt = stmt.where(
+            or_(Protein.code.ilike(like, escape="\\"), Protein.smiles.like(like, escape="\\"))
+        )
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     proteins = db.session.scalars(
-        stmt.order_by(Protein.code).offset((page - 1) * per_page).limit(per_page)
+        stmt.order_by(Protein.code)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
         .options(db.defer(Protein.depiction_svg))
     ).all()
-    return {"proteins": proteins, "q": query, "page": page, "pages": pages, "total": total,
-            "per_page": per_page}
+    return {
+        "proteins": proteins,
+        "q": query,
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "per_page": per_page,
+    }
 
 
 @bp.get("/targets/<title>/")
@@ -66,11 +75,14 @@ def detail(title: str):
         response = Response(render_template("targets/_proteins.html", target=target, **context))
     else:
         snapshots = db.session.scalars(
-            select(Snapshot).where(Snapshot.target_id == target.id)
-            .order_by(Snapshot.created.desc()).limit(10)
+            select(Snapshot)
+            .where(Snapshot.target_id == target.id)
+            .order_by(Snapshot.created.desc())
+            .limit(10)
         ).all()
-        response = Response(render_template("targets/detail.html", target=target,
-                                            snapshots=snapshots, **context))
+        response = Response(
+            render_template("targets/detail.html", target=target, snapshots=snapshots, **context)
+        )
     return htmx.vary_on_htmx(response)
 
 

@@ -19,12 +19,16 @@ def world(app, small_targets):
         ids = {}
         for title in ("Mac1", "Mpro"):
             target = db.session.scalar(select(Target).where(Target.title == title))
-            snapshot = Snapshot(target=target, author=member, title=f"{title} snap",
-                                proteins=target.proteins[:2])
+            snapshot = Snapshot(
+                target=target, author=member, title=f"{title} snap", proteins=target.proteins[:2]
+            )
             db.session.add(snapshot)
             db.session.flush()
-            ids[title] = {"snapshot": snapshot.id, "protein": target.proteins[0].id,
-                          "code": target.proteins[0].code}
+            ids[title] = {
+                "snapshot": snapshot.id,
+                "protein": target.proteins[0].id,
+                "code": target.proteins[0].code,
+            }
         db.session.commit()
     return ids
 
@@ -55,8 +59,11 @@ PAGES = [
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("method,template,expected", [(m, t, e) for m, t, *e in PAGES],
-                         ids=[f"{m} {t}" for m, t, *_ in PAGES])
+@pytest.mark.parametrize(
+    "method,template,expected",
+    [(m, t, e) for m, t, *e in PAGES],
+    ids=[f"{m} {t}" for m, t, *_ in PAGES],
+)
 def test_access_matrix(login, world, role, method, template, expected):
     session = login(None if role == "anonymous" else role)
     url = template.format(**world)
@@ -65,8 +72,9 @@ def test_access_matrix(login, world, role, method, template, expected):
     elif url == "/api/snapshots/":
         response = session.post(url, json={"target": "Mpro", "proteins": [world["Mpro"]["code"]]})
     else:
-        response = session.post(url, data={"proteins": [world["Mpro"]["code"]],
-                                           "csrf_token": session.csrf or ""})
+        response = session.post(
+            url, data={"proteins": [world["Mpro"]["code"]], "csrf_token": session.csrf or ""}
+        )
     assert response.status_code == expected[ROLES.index(role)], response.text[:300]
     if response.status_code == 404 and url.startswith("/api/"):
         assert response.json == {"error": "Not found"}
@@ -89,8 +97,9 @@ def test_not_visible_is_identical_to_missing(login, world):
 
 def test_posts_without_csrf_token_are_refused_and_change_nothing(app, login, world):
     member = login("member")
-    response = member.client.post("/api/snapshots/",
-                                  json={"target": "Mac1", "proteins": [world["Mac1"]["code"]]})
+    response = member.client.post(
+        "/api/snapshots/", json={"target": "Mac1", "proteins": [world["Mac1"]["code"]]}
+    )
     assert response.status_code == 400 and "CSRF" in response.json["error"]
     with app.app_context():
         assert db.session.scalar(select(db.func.count(Snapshot.id))) == 2
@@ -107,18 +116,24 @@ def test_login_rejects_bad_password_and_open_redirect(app, users):
     from tests.conftest import csrf_token_of
 
     token = csrf_token_of(client.get("/login").text)
-    bad = client.post("/login", data={"username": "member", "password": "wrong",
-                                      "csrf_token": token})
+    bad = client.post(
+        "/login", data={"username": "member", "password": "wrong", "csrf_token": token}
+    )
     assert bad.status_code == 200 and "Unknown user or wrong password" in bad.text
-    good = client.post("/login?next=https://evil.example/", data={
-        "username": "member", "password": "member-password", "csrf_token": token})
+    good = client.post(
+        "/login?next=https://evil.example/",
+        data={"username": "member", "password": "member-password", "csrf_token": token},
+    )
     assert good.status_code == 302 and good.headers["Location"] == "/targets/"
 
 
 def test_protein_ids_of_private_targets_do_not_leak(app, login, world):
     with app.app_context():
-        private_ids = [p.id for p in db.session.scalars(
-            select(Protein).join(Target).where(Target.title == "Mpro"))]
+        private_ids = [
+            p.id
+            for p in db.session.scalars(select(Protein).join(Target).where(Target.title == "Mpro"))
+        ]
     outsider = login("outsider")
-    assert all(outsider.get(f"/proteins/{pid}/depiction.svg").status_code == 404
-               for pid in private_ids)
+    assert all(
+        outsider.get(f"/proteins/{pid}/depiction.svg").status_code == 404 for pid in private_ids
+    )

@@ -10,8 +10,18 @@ from tests.conftest import MAC1_DIR, copy_mols
 
 
 def test_users_create_add_to_project_and_token(app, runner):
-    result = runner.invoke(args=["users", "create", "carol", "--password", "long-enough-1",
-                                 "--email", "c@example.org", "--admin"])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "carol",
+            "--password",
+            "long-enough-1",
+            "--email",
+            "c@example.org",
+            "--admin",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "created admin user carol" in result.output
     again = runner.invoke(args=["users", "create", "carol", "--password", "long-enough-1"])
@@ -37,13 +47,25 @@ def test_users_create_add_to_project_and_token(app, runner):
 
 def test_targets_load_command(app, runner, tmp_path):
     folder = copy_mols(MAC1_DIR, tmp_path / "in", None, 4)
-    result = runner.invoke(args=["targets", "load", str(folder), "--title", "Mac1",
-                                 "--project", "lb18145-1", "--public",
-                                 "--template-pdb", str(MAC1_DIR / "template.pdb")])
+    result = runner.invoke(
+        args=[
+            "targets",
+            "load",
+            str(folder),
+            "--title",
+            "Mac1",
+            "--project",
+            "lb18145-1",
+            "--public",
+            "--template-pdb",
+            str(MAC1_DIR / "template.pdb"),
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "Mac1: 4 added" in result.output
-    bad = runner.invoke(args=["targets", "load", str(folder), "--title", "../etc",
-                              "--project", "lb18145-1"])
+    bad = runner.invoke(
+        args=["targets", "load", str(folder), "--title", "../etc", "--project", "lb18145-1"]
+    )
     assert bad.exit_code != 0 and "may use letters" in bad.output
     with app.app_context():
         assert [t.title for t in db.session.scalars(select(Target))] == ["Mac1"]

@@ -17,8 +17,9 @@ from tests.conftest import MAC1_DIR, MPRO_DIR, copy_mols
 def test_load_stores_files_smiles_and_depictions(app, tmp_path):
     folder = copy_mols(MAC1_DIR, tmp_path / "in", None, 5)
     with app.app_context():
-        report = load_target(folder, "Mac1", "lb18145-1", public=True,
-                             template_pdb=MAC1_DIR / "template.pdb")
+        report = load_target(
+            folder, "Mac1", "lb18145-1", public=True, template_pdb=MAC1_DIR / "template.pdb"
+        )
         assert len(report.added) == 5 and not report.rejected
         target = db.session.scalar(select(Target).where(Target.title == "Mac1"))
         assert target.project.open_to_public
@@ -26,8 +27,10 @@ def test_load_stores_files_smiles_and_depictions(app, tmp_path):
             assert Chem.MolFromSmiles(protein.smiles) is not None
             mol_text = data_path(protein.mol_file).read_text()
             assert mol_text.splitlines()[0] == protein.code  # the code names the ligand
-            assert data_path(protein.apo_desolv_file).read_bytes() == \
-                (MAC1_DIR / "template.pdb").read_bytes()
+            assert (
+                data_path(protein.apo_desolv_file).read_bytes()
+                == (MAC1_DIR / "template.pdb").read_bytes()
+            )
             assert protein.depiction_svg.lstrip().startswith("<?xml")
 
 
@@ -61,8 +64,7 @@ def test_reload_replaces_changed_files_and_moves_the_timestamp(app, tmp_path):
         load_target(folder, "Mac1", "lb18145-1", template_pdb=MAC1_DIR / "template.pdb")
         first = db.session.scalar(select(Target)).last_updated_datetime
 
-        unchanged = load_target(folder, "Mac1", "lb18145-1",
-                                template_pdb=MAC1_DIR / "template.pdb")
+        unchanged = load_target(folder, "Mac1", "lb18145-1", template_pdb=MAC1_DIR / "template.pdb")
         assert len(unchanged.unchanged) == 3 and not unchanged.changed
         assert db.session.scalar(select(Target)).last_updated_datetime == first
 
@@ -92,8 +94,10 @@ def test_demo_load_is_real_and_idempotent(app):
         stamp = mac1.last_updated_datetime
         reports = load_demo_targets()
         assert all(not r.changed for r in reports)
-        assert db.session.scalar(select(Target).where(Target.title == "Mac1")) \
-            .last_updated_datetime == stamp
+        assert (
+            db.session.scalar(select(Target).where(Target.title == "Mac1")).last_updated_datetime
+            == stamp
+        )
         assert db.session.scalar(select(db.func.count(Target.id))) == 2
 
 

@@ -45,9 +45,14 @@ def test_search_and_paging_partials(app, login, small_targets):
 
 def test_create_snapshot_from_form_and_show_it(app, login, small_targets):
     member = login("member")
-    response = member.post("/targets/Mac1/snapshots/", data={
-        "proteins": list(MAC1_NEIGHBOURS), "title": "adenosine site pair",
-        "csrf_token": member.csrf})
+    response = member.post(
+        "/targets/Mac1/snapshots/",
+        data={
+            "proteins": list(MAC1_NEIGHBOURS),
+            "title": "adenosine site pair",
+            "csrf_token": member.csrf,
+        },
+    )
     assert response.status_code == 302
     page = member.get(response.headers["Location"])
     assert "adenosine site pair" in page.text and "2 proteins" in page.text
@@ -58,11 +63,14 @@ def test_create_snapshot_from_form_and_show_it(app, login, small_targets):
 
 def test_bad_snapshot_input_changes_nothing(app, login, small_targets):
     member = login("member")
-    empty = member.post("/targets/Mac1/snapshots/", data={"csrf_token": member.csrf},
-                        follow_redirects=True)
+    empty = member.post(
+        "/targets/Mac1/snapshots/", data={"csrf_token": member.csrf}, follow_redirects=True
+    )
     assert "Select at least one protein" in empty.text
-    foreign = member.post("/api/snapshots/", json={
-        "target": "Mac1", "proteins": [MAC1_NEIGHBOURS[0], small_targets["Mpro"][0]]})
+    foreign = member.post(
+        "/api/snapshots/",
+        json={"target": "Mac1", "proteins": [MAC1_NEIGHBOURS[0], small_targets["Mpro"][0]]},
+    )
     assert foreign.status_code == 400
     assert small_targets["Mpro"][0] in foreign.json["error"]
     wrong_type = member.post("/api/snapshots/", json={"target": "Mac1", "proteins": "x0104"})
@@ -81,8 +89,9 @@ def test_api_targets_proteins_and_snapshots(login, small_targets):
     assert re.match(r"\d{4}-\d\d-\d\dT.*\+00:00$", targets["Mac1"]["last_updated_datetime"])
     proteins = member.get("/api/targets/Mpro/proteins/").json
     assert proteins[0]["files"] == {"mol": True, "apo_desolv": False}
-    created = member.post("/api/snapshots/", json={"target": "Mac1",
-                                                   "proteins": list(MAC1_NEIGHBOURS)})
+    created = member.post(
+        "/api/snapshots/", json={"target": "Mac1", "proteins": list(MAC1_NEIGHBOURS)}
+    )
     assert created.status_code == 201
     fetched = member.get(f"/api/snapshots/{created.json['id']}/").json
     assert fetched["proteins"] == sorted(MAC1_NEIGHBOURS) and fetched["author"] == "member"

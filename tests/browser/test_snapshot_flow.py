@@ -26,7 +26,8 @@ def test_select_three_proteins_into_a_snapshot(live_server, page, small_targets)
     page.check("input[value='diamond-x0104_A']")
     page.fill("input[name=q]", "")
     page.wait_for_function(
-        f"document.querySelectorAll('input[name=proteins]').length === {len(codes)}")
+        f"document.querySelectorAll('input[name=proteins]').length === {len(codes)}"
+    )
     assert page.is_checked("input[value='diamond-x0104_A']")  # kept across the swap
     page.check("input[value='diamond-x0128_A']")
     page.check(f"input[value='{codes[0]}']")
