@@ -35,11 +35,12 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from app import auth_hooks, cli, htmx
-    from app.views import api, auth, health, snapshots, targets
+    from app.views import admin, api, auth, health, snapshots, targets, transfers
 
     auth_hooks.init_app(app)
     htmx.init_app(app)
-    for blueprint in (auth.bp, targets.bp, snapshots.bp, api.bp, health.bp):
+    for blueprint in (auth.bp, targets.bp, snapshots.bp, transfers.bp, api.bp, health.bp,
+                      admin.bp):
         app.register_blueprint(blueprint)
     cli.register(app)
 

@@ -86,3 +86,40 @@ def require_login_for_request() -> None:
     from app.extensions import login_manager
 
     return login_manager.unauthorized()
+
+
+# --- file transfers -------------------------------------------------------------------
+
+def can_view_transfer(transfer, user: User | None = None) -> bool:
+    """Own transfers, all transfers for admins, and others' only on public targets."""
+    user = user if user is not None else current_user
+    if not can_view_target(transfer.target, user):
+        return False
+    return user.is_admin or transfer.user_id == user.id or transfer.target.project.open_to_public
+
+
+def visible_transfers(user: User | None = None) -> Select:
+    from app.models import JobFileTransfer
+
+    user = user if user is not None else current_user
+    stmt = select(JobFileTransfer).join(Target, JobFileTransfer.target_id == Target.id)
+    if user.is_admin:
+        return stmt
+    public = select(Project.id).where(Project.open_to_public.is_(True))
+    return stmt.where(Target.project_id.in_(visible_project_ids(user))).where(
+        or_(JobFileTransfer.user_id == user.id, Target.project_id.in_(public)))
+
+
+def transfer_or_404(transfer_id: int):
+    from app.models import JobFileTransfer
+
+    transfer = db.session.get(JobFileTransfer, transfer_id)
+    if transfer is None or not can_view_transfer(transfer):
+        abort(404)
+    return transfer
+
+
+def admin_or_404() -> None:
+    """Admin pages do not exist for anyone else."""
+    if not (current_user.is_authenticated and current_user.is_admin):
+        abort(404)

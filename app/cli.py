@@ -56,6 +56,22 @@ def targets_list():
         )
 
 
+@targets_cli.command("set-squonk-project")
+@click.argument("title")
+@click.argument("project_id")
+def targets_set_squonk_project(title, project_id):
+    """Set the Squonk2 project (project-<uuid>) a target's files and jobs go to."""
+    from app.views.admin import set_squonk_project
+
+    target = db.session.scalar(select(Target).where(Target.title == title))
+    if target is None:
+        raise click.ClickException(f"no target called {title!r}")
+    error = set_squonk_project(target, project_id)
+    if error:
+        raise click.ClickException(error)
+    click.echo(f"{title}: Squonk2 project {target.default_squonk_project}")
+
+
 @users_cli.command("create")
 @click.argument("name")
 @click.option("--password", required=True)

@@ -77,6 +77,21 @@ def from_environment() -> dict:
         "SQUONK2_UI_URL": setting("SQUONK2_UI_URL"),
         "SQUONK2_TOKEN": setting("SQUONK2_TOKEN"),
         "SQUONK2_EMBEDDED": _bool(setting("SQUONK2_EMBEDDED"), False),
+        "SQUONK2_VERIFY_SSL": _bool(env.get("SQUONK2_VERIFY_SSL"), True),
+        "SQUONK2_KEYCLOAK_URL": env.get("SQUONK2_KEYCLOAK_URL"),
+        "SQUONK2_KEYCLOAK_REALM": env.get("SQUONK2_KEYCLOAK_REALM"),
+        "SQUONK2_KEYCLOAK_CLIENT_ID": env.get("SQUONK2_KEYCLOAK_CLIENT_ID"),
+        "SQUONK2_KEYCLOAK_CLIENT_SECRET": env.get("SQUONK2_KEYCLOAK_CLIENT_SECRET"),
+        "SQUONK2_USERNAME": env.get("SQUONK2_USERNAME"),
+        "SQUONK2_PASSWORD": env.get("SQUONK2_PASSWORD"),
+        # Squonk2 "tier product" new projects are charged to (embedded default: the test id)
+        "SQUONK2_PRODUCT_ID": env.get("SQUONK2_PRODUCT_ID"),
+        # Seconds between retries of a Squonk2 call that failed transiently
+        "SQUONK2_RETRY_INTERVALS": [
+            int(v) for v in env.get("SQUONK2_RETRY_INTERVALS", "5,15,45").split(",") if v.strip()
+        ],
+        # A STARTED transfer whose heartbeat is older than this was orphaned by a dead worker
+        "TRANSFER_STALE_SECONDS": int(env.get("TRANSFER_STALE_SECONDS", "300")),
         "FRAME_ANCESTORS": frame_ancestors,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "None" if cross_site_embedding else "Lax",

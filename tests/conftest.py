@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -332,3 +333,118 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- Squonk2 (the real local_squonk server) and workers -------------------------------
+
+@pytest.fixture(scope="session")
+def shared_squonk(tmp_path_factory):
+    """One local_squonk for the session (tests make their own projects in it)."""
+    from tests.squonk_server import squonk_server
+
+    with squonk_server(tmp_path_factory.mktemp("squonk"),
+                       env={"LOCAL_SQUONK_CALLBACK_BACKOFF": "0.2"}) as server:
+        yield server
+
+
+def use_squonk(app, server) -> None:
+    """Point the app at a local_squonk server, as the embedded default does."""
+    app.config.update(SQUONK2_DMAPI_URL=server.url, SQUONK2_TOKEN=server.token,
+                      SQUONK2_EMBEDDED=True, SQUONK2_RETRY_INTERVALS=[0, 0])
+    app.extensions.pop("launcher_squonk", None)
+
+
+@pytest.fixture
+def squonk(app, shared_squonk):
+    use_squonk(app, shared_squonk)
+    return shared_squonk
+
+
+def run_worker(app) -> None:
+    """Drain the app's queue with a real RQ worker in this process (burst mode)."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from app.extensions import queue, redis_connection
+
+    with app.app_context():
+        worker = SimpleWorker([queue()], connection=redis_connection(),
+                              serializer=JSONSerializer)
+        worker.work(burst=True, with_scheduler=False)
+        db.session.remove()
+
+
+class WorkerProcess:
+    """``python worker.py`` as a subprocess with the test app's settings."""
+
+    def __init__(self, app, log_path: Path):
+        self.app, self.log_path, self.proc = app, log_path, None
+
+    def env(self) -> dict[str, str]:
+        config = self.app.config
+        env = dict(os.environ)
+        database = config["SQLALCHEMY_DATABASE_URI"]
+        env.update({
+            "DATABASE_URL": database if not database.startswith("postgresql+psycopg://")
+            else "postgresql://" + database[len("postgresql+psycopg://"):],
+            "REDIS_URL": config["REDIS_URL"], "QUEUE_NAME": config["QUEUE_NAME"],
+            "DATA_DIR": config["DATA_DIR"], "EXTERNAL_URL": config["EXTERNAL_URL"],
+            "SQUONK2_DMAPI_URL": config.get("SQUONK2_DMAPI_URL") or "",
+            "SQUONK2_TOKEN": config.get("SQUONK2_TOKEN") or "",
+            "SQUONK2_EMBEDDED": "1" if config.get("SQUONK2_EMBEDDED") else "0",
+            "SQUONK2_RETRY_INTERVALS": ",".join(
+                str(v) for v in config.get("SQUONK2_RETRY_INTERVALS", [])),
+            "TRANSFER_STALE_SECONDS": str(config["TRANSFER_STALE_SECONDS"]),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py")],
+                                     env=self.env(), cwd=ROOT, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its work horse: a machine dying mid-task."""
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_process(app, tmp_path):
+    """Start real worker subprocesses (call it); all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        proc = WorkerProcess(app, tmp_path / f"worker-{len(started)}.log").start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -2,10 +2,13 @@
 
 from app.models.snapshots import Snapshot, snapshot_proteins
 from app.models.targets import Protein, Target
+from app.models.transfers import JobFileTransfer, SquonkFile
 from app.models.users import ApiToken, Project, User, project_members
 
 __all__ = [
     "ApiToken",
+    "JobFileTransfer",
+    "SquonkFile",
     "Project",
     "Protein",
     "Snapshot",

@@ -113,3 +113,75 @@ def create_snapshot_api():
 def snapshot(snapshot_id: int):
     """One snapshot."""
     return jsonify(snapshot_json(snapshot_or_404(snapshot_id)))
+
+
+# --- file transfers -------------------------------------------------------------------
+
+TRANSFER_STATES = {"PENDING", "STARTED", "SUCCESS", "FAILURE"}
+
+
+def transfer_json(transfer) -> dict:
+    return {
+        "id": transfer.id,
+        "snapshot": transfer.snapshot_id,
+        "target": transfer.target.title,
+        "user": transfer.user.username if transfer.user else None,
+        "squonk_project": transfer.squonk_project,
+        "proteins": transfer.proteins,
+        "compounds": transfer.compounds,
+        "transfer_status": transfer.transfer_status,
+        "transfer_progress": transfer.transfer_progress,
+        "transfer_datetime": iso(transfer.transfer_datetime),
+        "files_total": transfer.files_total,
+        "files_uploaded": transfer.files_uploaded,
+        "files_skipped": transfer.files_skipped,
+        "message": transfer.message,
+        "created": iso(transfer.created),
+    }
+
+
+@bp.get("/job_file_transfer/")
+def transfers():
+    """Transfers the caller may see, filterable by snapshot, target and status."""
+    from app.access import visible_transfers
+    from app.models import JobFileTransfer
+
+    stmt = visible_transfers()
+    if request.args.get("snapshot"):
+        stmt = stmt.where(JobFileTransfer.snapshot_id == request.args.get("snapshot", type=int))
+    if request.args.get("target"):
+        stmt = stmt.where(Target.title == request.args["target"])
+    if request.args.get("status"):
+        status = request.args["status"].upper()
+        if status not in TRANSFER_STATES:
+            return jsonify({"error": f"status must be one of {', '.join(sorted(TRANSFER_STATES))}",
+                            "fields": {"status": "unknown status"}}), 400
+        stmt = stmt.where(JobFileTransfer.transfer_status == status)
+    rows = db.session.scalars(stmt.order_by(JobFileTransfer.id.desc()).limit(500)).all()
+    return jsonify([transfer_json(t) for t in rows])
+
+
+@bp.post("/job_file_transfer/")
+def create_transfer():
+    """``{"snapshot": id, "proteins"?: [codes]}`` -> 201 (new) or 200 (fresh or in flight)."""
+    from app.transfers import TransferError, request_transfer
+
+    body = json_body()
+    snapshot_id = body.get("snapshot")
+    if not isinstance(snapshot_id, int) or isinstance(snapshot_id, bool):
+        return jsonify({"error": "snapshot must be a snapshot id",
+                        "fields": {"snapshot": "an integer id"}}), 400
+    snapshot = snapshot_or_404(snapshot_id)
+    try:
+        transfer, created = request_transfer(snapshot, current_user, body.get("proteins"))
+    except TransferError as exc:
+        return jsonify({"error": str(exc), "fields": {"proteins": str(exc)}}), 400
+    return jsonify(transfer_json(transfer)), 201 if created else 200
+
+
+@bp.get("/job_file_transfer/<int:transfer_id>/")
+def transfer(transfer_id: int):
+    """One transfer."""
+    from app.access import transfer_or_404
+
+    return jsonify(transfer_json(transfer_or_404(transfer_id)))

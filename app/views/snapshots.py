@@ -33,5 +33,8 @@ def create(title: str):
 @bp.get("/snapshots/<int:snapshot_id>/")
 def detail(snapshot_id: int):
     """A snapshot and its selection."""
+    from app.views.transfers import latest_transfer
+
     snapshot = snapshot_or_404(snapshot_id)
-    return render_template("snapshots/detail.html", snapshot=snapshot, target=snapshot.target)
+    return render_template("snapshots/detail.html", snapshot=snapshot, target=snapshot.target,
+                           transfer=latest_transfer(snapshot.id))

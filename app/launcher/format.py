@@ -1,0 +1,152 @@
+"""The format of a ``job_schemas/*.yaml`` file, as a JSON Schema (Draft 2020-12).
+
+Kept as a Python dict rather than a ``.json`` file so it travels with the package however
+it is installed. ``job_schemas/README.md`` documents every key; keep the two in step.
+
+The schema checks the structure and catches typos (``additionalProperties: false``
+everywhere). Rules that need more than one value at a time (``min <= max``, a default that
+satisfies its own option's bounds, ``order`` naming declared options...) are checked after
+it by ``app.launcher.schemas``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Where a launcher input takes its files from in the snapshot.
+SOURCE_FRAGMENTS = "lhs-fragments"
+SOURCE_PROTEIN = "lhs-protein-apo-desolv"
+INPUT_SOURCES = (SOURCE_FRAGMENTS, SOURCE_PROTEIN)
+
+# Values the launcher substitutes into templated option values and output file names.
+PLACEHOLDERS = ("username", "job_dir", "target", "protein")
+
+# What an output may be imported as (issue 7).
+OUTPUT_IMPORTS = ("computed-set",)
+
+OPTION_TYPES = ("string", "integer", "number", "boolean", "array")
+ITEM_TYPES = ("string", "integer", "number", "boolean")
+
+_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
+_MIME_TYPE = "^[a-z]+/[A-Za-z0-9.+-]+$"
+
+_ITEMS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type"],
+    "properties": {
+        "type": {"enum": list(ITEM_TYPES)},
+        "enum": {"type": "array", "minItems": 1},
+        "minimum": {"type": "number"},
+        "maximum": {"type": "number"},
+        "pattern": {"type": "string"},
+    },
+}
+
+_LAUNCHER_OVERRIDE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["value"],
+    "properties": {
+        "value": {},
+        "editable": {"type": "boolean"},
+        "hidden": {"type": "boolean"},
+    },
+}
+
+_OPTION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type"],
+    "properties": {
+        "type": {"enum": list(OPTION_TYPES)},
+        "title": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "default": {},
+        "enum": {"type": "array", "minItems": 1},
+        "minimum": {"type": "number"},
+        "maximum": {"type": "number"},
+        "pattern": {"type": "string"},
+        "minLength": {"type": "integer", "minimum": 0},
+        "maxLength": {"type": "integer", "minimum": 0},
+        "items": _ITEMS,
+        "minItems": {"type": "integer", "minimum": 0},
+        "maxItems": {"type": "integer", "minimum": 0},
+        "x-launcher": _LAUNCHER_OVERRIDE,
+    },
+}
+
+_INPUT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["from", "format"],
+    "properties": {
+        "from": {"enum": list(INPUT_SOURCES)},
+        "format": {"type": "string", "pattern": _MIME_TYPE},
+        "title": {"type": "string", "minLength": 1},
+        "min": {"type": "integer", "minimum": 1},
+        "max": {"type": "integer", "minimum": 1},
+    },
+}
+
+_OUTPUT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "type"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1},
+        "type": {"type": "string", "pattern": _MIME_TYPE},
+        "file": {"type": "string", "minLength": 1},
+        "option": {"type": "string", "pattern": _NAME},
+        "import": {"enum": list(OUTPUT_IMPORTS)},
+    },
+}
+
+FORMAT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Fragalysis job launcher: one launchable Squonk2 job",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["collection", "job", "version", "title", "inputs", "options"],
+    "properties": {
+        "collection": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+        "job": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+        "version": {"type": "string", "minLength": 1, "maxLength": 24},
+        "title": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "inputs": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": _NAME},
+            "additionalProperties": _INPUT,
+        },
+        "options": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "properties"],
+            "properties": {
+                "type": {"const": "object"},
+                "required": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "uniqueItems": True,
+                },
+                "order": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "uniqueItems": True,
+                },
+                "properties": {
+                    "type": "object",
+                    "propertyNames": {"pattern": _NAME},
+                    "additionalProperties": _OPTION,
+                },
+            },
+        },
+        "outputs": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
+            "additionalProperties": _OUTPUT,
+        },
+    },
+}

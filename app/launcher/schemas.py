@@ -1,0 +1,553 @@
+"""Launchable jobs: reading and checking ``job_schemas/*.yaml`` (format: job_schemas/README.md).
+
+A file is checked in two passes. The first validates it against ``FORMAT_SCHEMA`` (structure,
+types, unknown keys). The second checks what needs several values at once: ``min <= max``,
+defaults and enum values that satisfy their own option, ``order``/``required`` naming
+declared options, templates using known placeholders only. Every problem is reported with
+the file, the dotted path inside it (``options.properties.count.minimum``) and the reason,
+so a bad file stops start-up with a message that says where to look.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import wtforms
+import yaml
+from jsonschema import Draft202012Validator
+
+from app.launcher.format import (
+    FORMAT_SCHEMA,
+    PLACEHOLDERS,
+    SOURCE_FRAGMENTS,
+    SOURCE_PROTEIN,
+)
+
+JOB_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "job_schemas"
+
+_KEY = re.compile(r"^[a-z][a-z0-9-]*$")
+# Any ``{word}`` in a template; those not in PLACEHOLDERS are reported as typos.
+_TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Option names become attributes of a WTForms form class; these would shadow its API.
+_RESERVED_OPTION_NAMES = frozenset(n for n in dir(wtforms.Form) if not n.startswith("__")) | {
+    "csrf_token"
+}
+# JSON Schema keywords that only make sense for some option types.
+_KEYWORD_TYPES = {
+    "minimum": ("integer", "number"),
+    "maximum": ("integer", "number"),
+    "pattern": ("string",),
+    "minLength": ("string",),
+    "maxLength": ("string",),
+    "items": ("array",),
+    "minItems": ("array",),
+    "maxItems": ("array",),
+}
+_FORMAT_VALIDATOR = Draft202012Validator(FORMAT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one job schema file."""
+
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.reason}"
+
+
+class JobSchemaError(ValueError):
+    """One or more job schema files are invalid; the message lists file, path and reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+    @property
+    def file(self) -> str:
+        return self.problems[0].file
+
+    @property
+    def path(self) -> str:
+        return self.problems[0].path
+
+    @property
+    def reason(self) -> str:
+        return self.problems[0].reason
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """A Squonk2 input and where its files come from in the snapshot.
+
+    ``min``/``max`` bound how many snapshot codes may be chosen; a protein input is always
+    exactly one (``min == max == 1``). ``max`` is None when unbounded.
+    """
+
+    name: str
+    source: str
+    format: str
+    title: str
+    min: int
+    max: int | None
+
+    @property
+    def multiple(self) -> bool:
+        return self.source == SOURCE_FRAGMENTS
+
+
+@dataclass(frozen=True)
+class OptionOverride:
+    """The launcher's own value for an option (the ``x-launcher`` block).
+
+    ``editable`` options start at ``value`` but the user may change them; the others are
+    fixed: the server always uses ``value`` (templates rendered per launch) whatever was
+    submitted. ``hidden`` fixed options are left out of the form altogether.
+    """
+
+    value: Any
+    editable: bool = True
+    hidden: bool = False
+
+    @property
+    def fixed(self) -> bool:
+        return not self.editable
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return template_fields(self.value) if isinstance(self.value, str) else ()
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """A result file of the job; ``file`` is a template, ``option`` names the option holding
+    the path. ``import_as`` is ``"computed-set"`` for files to load into Fragalysis."""
+
+    name: str
+    title: str
+    type: str
+    file: str | None = None
+    option: str | None = None
+    import_as: str | None = None
+
+    def path(self, options: dict[str, Any], context: Any = None) -> str:
+        """The project-relative path of this output for a launch with these options.
+
+        :param options: the resolved options of the launch (as stored on the job request)
+        :param context: a ``LaunchContext``, needed only when ``file`` uses placeholders
+        """
+        if self.option is not None:
+            return str(options[self.option])
+        assert self.file is not None
+        if not template_fields(self.file):
+            return self.file
+        if context is None:
+            raise ValueError(f"Output {self.name} needs a launch context for {self.file!r}")
+        return render_template(self.file, context.values())
+
+
+@dataclass(frozen=True)
+class JobSchema:
+    """One launchable job, as read from ``job_schemas/<key>.yaml``.
+
+    ``options`` is the plain JSON Schema of the options (``x-launcher`` blocks moved to
+    ``overrides``); ``order`` lists every option name in display order.
+    """
+
+    key: str
+    collection: str
+    job: str
+    version: str
+    title: str
+    description: str
+    inputs: list[JobInput]
+    options: dict[str, Any]
+    order: list[str]
+    overrides: dict[str, OptionOverride]
+    outputs: list[JobOutput]
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def option_properties(self) -> dict[str, dict[str, Any]]:
+        return self.options.get("properties", {})
+
+    @property
+    def required_options(self) -> list[str]:
+        return list(self.options.get("required", []))
+
+    def input(self, name: str) -> JobInput | None:
+        return next((item for item in self.inputs if item.name == name), None)
+
+    def is_fixed(self, option: str) -> bool:
+        override = self.overrides.get(option)
+        return override is not None and override.fixed
+
+    @property
+    def imported_outputs(self) -> list[JobOutput]:
+        """Outputs to import as computed sets when the job succeeds (issue 7)."""
+        return [output for output in self.outputs if output.import_as == "computed-set"]
+
+
+def template_fields(text: str) -> tuple[str, ...]:
+    """The ``{name}`` fields a template uses, in order of appearance."""
+    return tuple(_TEMPLATE_FIELD.findall(text))
+
+
+def render_template(text: str, values: dict[str, str | None]) -> str:
+    """Substitute the launcher placeholders in ``text``; other braces are left alone.
+
+    Not ``str.format``: a value such as a regular expression may hold braces of its own.
+
+    :raises ValueError: when a placeholder it uses has no value
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in PLACEHOLDERS:
+            return match.group(0)
+        value = values.get(name)
+        if value is None:
+            raise ValueError(f"No value for {{{name}}} in {text!r}")
+        return value
+
+    return _TEMPLATE_FIELD.sub(substitute, text)
+
+
+def load_job_schemas(directory: Path = JOB_SCHEMAS_DIR) -> dict[str, JobSchema]:
+    """Read and check every ``*.yaml`` in ``directory``, keyed by file name without suffix.
+
+    Every file is checked before raising so one start-up shows all the problems.
+
+    :param directory: the folder of job schema files
+    :raises JobSchemaError: listing every problem (file, path inside it, reason)
+    """
+    if not directory.is_dir():
+        raise JobSchemaError([Problem(str(directory), "(directory)", "not a directory")])
+    schemas: dict[str, JobSchema] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            schema = load_job_schema(path)
+        except JobSchemaError as error:
+            problems.extend(error.problems)
+        else:
+            schemas[schema.key] = schema
+    if problems:
+        raise JobSchemaError(problems)
+    return schemas
+
+
+def load_job_schema(path: Path) -> JobSchema:
+    """Read and check one job schema file.
+
+    :raises JobSchemaError: listing the file's problems
+    """
+    file = str(path)
+    key = path.stem
+    if not _KEY.match(key):
+        raise JobSchemaError(
+            [Problem(file, "(file name)", "must be lower-case letters, digits and '-'")]
+        )
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        reason = " ".join(p for p in (error.context, error.problem) if p) or str(error)
+        raise JobSchemaError([Problem(file, where, f"not valid YAML: {reason}")]) from error
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise JobSchemaError([Problem(file, "(document)", f"cannot read: {error}")]) from error
+
+    problems = [Problem(file, where, reason) for where, reason in _format_problems(document)]
+    if not problems:
+        problems = [Problem(file, where, reason) for where, reason in _rule_problems(document)]
+    if problems:
+        raise JobSchemaError(problems)
+    return _build(key, path, document)
+
+
+def job_config_json(schema: JobSchema) -> dict[str, Any]:
+    """One item of ``GET /api/job_config/`` (CONTRACTS.md section 4).
+
+    ``inputs`` is a list (order kept; JSON objects lose it when keys are sorted) and
+    ``options`` the JSON Schema with each override back in its property's ``x-launcher``
+    block and the display ``order``, so an API client can build the same dialog.
+    """
+    properties: dict[str, Any] = {}
+    for name in schema.order:
+        prop = dict(schema.option_properties[name])
+        override = schema.overrides.get(name)
+        if override is not None:
+            prop["x-launcher"] = {
+                "value": override.value,
+                "editable": override.editable,
+                "hidden": override.hidden,
+            }
+        properties[name] = prop
+    return {
+        "key": schema.key,
+        "collection": schema.collection,
+        "job": schema.job,
+        "version": schema.version,
+        "title": schema.title,
+        "description": schema.description,
+        "inputs": [
+            {
+                "name": item.name,
+                "from": item.source,
+                "format": item.format,
+                "title": item.title,
+                "min": item.min,
+                "max": item.max,
+                "multiple": item.multiple,
+            }
+            for item in schema.inputs
+        ],
+        "options": {
+            "type": "object",
+            "properties": properties,
+            "required": schema.required_options,
+            "order": list(schema.order),
+        },
+    }
+
+
+# Loading -----------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def _dotted(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _format_problems(document: Any) -> list[tuple[str, str]]:
+    """Structure problems, as (path, reason), sorted by path."""
+    found: list[tuple[str, str]] = []
+    for error in _FORMAT_VALIDATOR.iter_errors(document):
+        found.append(_explain(error))
+    return sorted(set(found))
+
+
+def _explain(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """A path that points at the offending key and a reason a YAML author understands."""
+    parts = list(error.absolute_path)
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        return _dotted([*parts, *missing[:1]]), "is required"
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return _dotted([*parts, extra[0]]), f"unknown key (expected one of: {', '.join(allowed)})"
+    if "propertyNames" in error.relative_schema_path:
+        return (
+            _dotted([*parts, error.instance]),
+            "names must be letters, digits and '_', not starting with a digit",
+        )
+    reason = error.message
+    if error.validator == "type" and error.validator_value == "string":
+        if isinstance(error.instance, bool | int | float):
+            # YAML reads 1.0, yes, on... as numbers and booleans; quoting is the fix.
+            reason += " (quote it in YAML)"
+    return _dotted(parts), reason
+
+
+def _rule_problems(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Rules across several values, for a document that already has the right structure."""
+    inputs: dict[str, Any] = document["inputs"]
+    options: dict[str, Any] = document["options"]
+    properties: dict[str, Any] = options["properties"]
+    sources = {spec["from"] for spec in inputs.values()}
+
+    for name, spec in inputs.items():
+        where = f"inputs.{name}"
+        if spec["from"] == SOURCE_PROTEIN:
+            for bound in ("min", "max"):
+                if spec.get(bound, 1) != 1:
+                    yield f"{where}.{bound}", "a protein input takes exactly one protein"
+        elif spec.get("max") is not None and spec.get("min", 1) > spec["max"]:
+            yield f"{where}.min", f"min ({spec.get('min', 1)}) is greater than max ({spec['max']})"
+        if name in properties:
+            yield where, "an input and an option have the same name"
+
+    for name, prop in properties.items():
+        yield from _option_problems(f"options.properties.{name}", name, prop, sources)
+
+    for index, name in enumerate(options.get("required", [])):
+        if name not in properties:
+            yield f"options.required[{index}]", f"{name!r} is not a declared option"
+    for index, name in enumerate(options.get("order", [])):
+        if name not in properties:
+            yield f"options.order[{index}]", f"{name!r} is not a declared option"
+
+    for name, spec in (document.get("outputs") or {}).items():
+        where = f"outputs.{name}"
+        if ("file" in spec) == ("option" in spec):
+            yield where, "give exactly one of 'file' (a template) or 'option' (an option name)"
+        elif "option" in spec and spec["option"] not in properties:
+            yield f"{where}.option", f"{spec['option']!r} is not a declared option"
+        elif "file" in spec:
+            yield from _template_problems(f"{where}.file", spec["file"], sources)
+
+
+def _option_problems(
+    where: str, name: str, prop: dict[str, Any], sources: set[str]
+) -> Iterator[tuple[str, str]]:
+    kind = prop["type"]
+    if name in _RESERVED_OPTION_NAMES:
+        yield where, f"{name!r} is reserved (it would clash with the form's own attributes)"
+    for keyword, kinds in _KEYWORD_TYPES.items():
+        if keyword in prop and kind not in kinds:
+            yield f"{where}.{keyword}", f"does not apply to a {kind} option"
+    if kind == "array" and "items" not in prop:
+        yield f"{where}.items", "is required for an array option"
+    for low, high in (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")):
+        if low in prop and high in prop and prop[low] > prop[high]:
+            yield f"{where}.{low}", f"{low} ({prop[low]}) is greater than {high} ({prop[high]})"
+    for pattern_where, pattern in (
+        (f"{where}.pattern", prop.get("pattern")),
+        (f"{where}.items.pattern", (prop.get("items") or {}).get("pattern")),
+    ):
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                yield pattern_where, f"not a valid regular expression: {error}"
+                return  # the checks below would only repeat this problem
+
+    own = option_json_schema(prop)
+    try:
+        Draft202012Validator.check_schema(own)
+    except jsonschema.SchemaError as error:
+        yield _dotted([where, *error.absolute_path]), f"not a valid JSON Schema: {error.message}"
+        return
+    without_enum = {k: v for k, v in own.items() if k != "enum"}
+    for index, value in enumerate(prop.get("enum", [])):
+        for reason in _value_problems(without_enum, value):
+            yield f"{where}.enum[{index}]", reason
+    if "default" in prop:
+        for reason in _value_problems(own, prop["default"]):
+            yield f"{where}.default", reason
+
+    override = prop.get("x-launcher")
+    if override is None:
+        return
+    if override.get("hidden") and override.get("editable"):
+        yield f"{where}.x-launcher.hidden", "a hidden option cannot be editable"
+    value = override["value"]
+    if isinstance(value, str) and template_fields(value):
+        templated = f"{where}.x-launcher.value"
+        yield from _template_problems(templated, value, sources)
+        if kind != "string":
+            yield templated, "only string options can hold a template"
+        if override.get("editable", True):
+            # The form shows an editable value before any launch context exists.
+            yield f"{where}.x-launcher.editable", "a templated value must be 'editable: false'"
+    else:
+        for reason in _value_problems(own, value):
+            yield f"{where}.x-launcher.value", reason
+
+
+def _value_problems(schema: dict[str, Any], value: Any) -> list[str]:
+    """Why ``value`` does not satisfy an option's own schema (empty when it does)."""
+    return [error.message for error in Draft202012Validator(schema).iter_errors(value)]
+
+
+def _template_problems(where: str, text: str, sources: set[str]) -> Iterator[tuple[str, str]]:
+    for name in template_fields(text):
+        if name not in PLACEHOLDERS:
+            known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            yield where, f"unknown placeholder {{{name}}} (known: {known})"
+        elif name == "protein" and SOURCE_PROTEIN not in sources:
+            yield where, f"{{protein}} needs an input from {SOURCE_PROTEIN}"
+
+
+def option_json_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """An option's property schema without the launcher's own keys."""
+    return {k: v for k, v in prop.items() if k != "x-launcher"}
+
+
+def _build(key: str, path: Path, document: dict[str, Any]) -> JobSchema:
+    options = document["options"]
+    properties = options["properties"]
+    declared_order = list(options.get("order", []))
+    # Options missing from ``order`` follow it in the order the file declares them.
+    order = declared_order + [name for name in properties if name not in declared_order]
+    inputs = [
+        JobInput(
+            name=name,
+            source=spec["from"],
+            format=spec["format"],
+            title=spec.get("title", name),
+            min=1 if spec["from"] == SOURCE_PROTEIN else spec.get("min", 1),
+            max=1 if spec["from"] == SOURCE_PROTEIN else spec.get("max"),
+        )
+        for name, spec in document["inputs"].items()
+    ]
+    overrides = {
+        name: OptionOverride(
+            value=prop["x-launcher"]["value"],
+            editable=prop["x-launcher"].get("editable", not prop["x-launcher"].get("hidden")),
+            hidden=prop["x-launcher"].get("hidden", False),
+        )
+        for name, prop in properties.items()
+        if "x-launcher" in prop
+    }
+    outputs = [
+        JobOutput(
+            name=name,
+            title=spec["title"],
+            type=spec["type"],
+            file=spec.get("file"),
+            option=spec.get("option"),
+            import_as=spec.get("import"),
+        )
+        for name, spec in (document.get("outputs") or {}).items()
+    ]
+    return JobSchema(
+        key=key,
+        collection=document["collection"],
+        job=document["job"],
+        version=document["version"],
+        title=document["title"],
+        description=document.get("description", "").strip(),
+        inputs=inputs,
+        options={
+            "type": "object",
+            "properties": {name: option_json_schema(properties[name]) for name in order},
+            "required": list(options.get("required", [])),
+        },
+        order=order,
+        overrides=overrides,
+        outputs=outputs,
+        source=path,
+    )

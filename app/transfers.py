@@ -1,0 +1,228 @@
+"""Snapshot file transfers to Squonk2: what goes where, and asking for a transfer.
+
+Layout in the target's Squonk2 project (one place; the launcher builds job inputs from it):
+``/fragalysis-files/<target>/<code>.mol``, ``<code>_apo-desolv.pdb`` and ``<code>.smi``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from rq import Retry
+from rq.job import Callback, Job
+from sqlalchemy import select
+
+from app.access import can_view_transfer
+from app.extensions import db, queue, redis_connection
+from app.loader import data_path
+from app.models import JobFileTransfer, Protein, Snapshot, Target, User
+from app.models.base import as_utc, utcnow
+from app.models.transfers import FAILURE, PENDING, STARTED, SUCCESS
+
+log = logging.getLogger(__name__)
+
+FILES_ROOT = "/fragalysis-files"
+KINDS = ("mol", "apo_desolv", "smi")
+
+
+class TransferError(ValueError):
+    """A transfer cannot be asked for; the message says why."""
+
+
+def project_dir(target_title: str) -> str:
+    """The folder of a target's files in its Squonk2 project (absolute, as the DM wants)."""
+    return f"{FILES_ROOT}/{target_title}"
+
+
+def file_name(code: str, kind: str) -> str:
+    return {"mol": f"{code}.mol", "apo_desolv": f"{code}_apo-desolv.pdb",
+            "smi": f"{code}.smi"}[kind]
+
+
+def project_file(target_title: str, code: str, kind: str) -> str:
+    """Project-relative path of a protein's file, as a job's input variables name it."""
+    return f"{project_dir(target_title).lstrip('/')}/{file_name(code, kind)}"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    name: str
+    data: bytes | None  # generated content (.smi); None means read ``source``
+    source: str | None  # DATA_DIR-relative path of a stored file
+    sha256: str
+    size: int
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else data_path(self.source).read_bytes()
+
+
+def missing_files(proteins: list[Protein]) -> list[str]:
+    """One line per protein lacking a file a job needs (empty when all are there)."""
+    problems = []
+    for protein in proteins:
+        lacking = [label for label, present in (
+            ("ligand mol file", protein.mol_file), ("apo-desolv PDB", protein.apo_desolv_file),
+            ("SMILES", protein.smiles)) if not present]
+        if lacking:
+            problems.append(f"{protein.code}: no {', no '.join(lacking)}")
+    return problems
+
+
+def missing_files_message(problems: list[str]) -> str:
+    return (f"{len(problems)} protein{'s' if len(problems) != 1 else ''} lack files needed in "
+            "Squonk2, so nothing was sent (reload the target with these files): "
+            + "; ".join(problems))
+
+
+def file_plan(proteins: list[Protein]) -> list[PlannedFile]:
+    """Every file of the proteins with its size and checksum (from the loader's record)."""
+    plan = []
+    for protein in proteins:
+        smi = f"{protein.smiles} {protein.code}\n".encode()
+        for kind, source, sha in (("mol", protein.mol_file, protein.mol_sha256),
+                                  ("apo_desolv", protein.apo_desolv_file,
+                                   protein.apo_desolv_sha256)):
+            size = data_path(source).stat().st_size
+            plan.append(PlannedFile(file_name(protein.code, kind), None, source, sha, size))
+        plan.append(PlannedFile(file_name(protein.code, "smi"), smi, None,
+                                hashlib.sha256(smi).hexdigest(), len(smi)))
+    return plan
+
+
+def proteins_of(target: Target, codes: list[str]) -> list[Protein]:
+    return list(db.session.scalars(select(Protein).where(
+        Protein.target_id == target.id, Protein.code.in_(codes)).order_by(Protein.code)))
+
+
+def resolve_codes(snapshot: Snapshot, codes: list[str] | None) -> list[str]:
+    """The protein codes to send: the snapshot's, or the given ones of its target."""
+    if codes is None:
+        return sorted(snapshot.protein_codes)
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes) or not codes:
+        raise TransferError("proteins must be a non-empty list of protein codes")
+    known = set(db.session.scalars(select(Protein.code).where(
+        Protein.target_id == snapshot.target_id, Protein.code.in_(codes))))
+    foreign = [c for c in dict.fromkeys(codes) if c not in known]
+    if foreign:
+        raise TransferError(f"Not proteins of {snapshot.target.title}: {', '.join(foreign)}")
+    return sorted(set(codes))
+
+
+def _rq_job_alive(transfer: JobFileTransfer) -> bool:
+    """Is the row's RQ job still going to run (or running with a recent heartbeat)?"""
+    if not transfer.rq_job_id:
+        return False
+    try:
+        job = Job.fetch(transfer.rq_job_id, connection=redis_connection())
+    except Exception:  # noqa: BLE001 - a vanished job means: not alive
+        return False
+    status = job.get_status(refresh=False)
+    if status in ("queued", "scheduled", "deferred"):
+        return True
+    if status == "started":
+        stale = timedelta(seconds=current_app.config["TRANSFER_STALE_SECONDS"])
+        return utcnow() - as_utc(transfer.heartbeat) < stale
+    return False
+
+
+def enqueue_transfer(transfer: JobFileTransfer) -> None:
+    """Commit first, then enqueue (a fast worker must find the row)."""
+    intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
+    job = queue().enqueue(
+        "app.jobs.transfer.transfer_files", transfer.id,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        on_failure=Callback("app.jobs.transfer.transfer_attempt_failed"),
+        job_timeout=3600,
+    )
+    transfer.rq_job_id = job.id
+    db.session.commit()
+
+
+def request_transfer(snapshot: Snapshot, user: User,
+                     codes: list[str] | None = None) -> tuple[JobFileTransfer, bool]:
+    """Ask for the snapshot's files in Squonk2. Returns (transfer, created).
+
+    A fresh successful transfer covering the proteins, or one in flight, is returned as it
+    is; otherwise a new row is committed and queued. Proteins missing files make a row that
+    fails at once, naming each protein and file, and nothing is queued.
+    """
+    target: Target = snapshot.target
+    wanted = resolve_codes(snapshot, codes)
+    if not target.default_squonk_project and not current_app.config["SQUONK2_EMBEDDED"]:
+        raise TransferError(f"{target.title} has no Squonk2 project yet: ask an administrator "
+                            "to set one")
+    candidates = db.session.scalars(
+        select(JobFileTransfer).where(JobFileTransfer.snapshot_id == snapshot.id)
+        .order_by(JobFileTransfer.id.desc())).all()
+    for existing in candidates:
+        if not set(wanted) <= set(existing.proteins) or not can_view_transfer(existing, user):
+            continue
+        if existing.transfer_status in (PENDING, STARTED):
+            if _rq_job_alive(existing):
+                return existing, False
+            # its worker died: the same row picks up where it stopped
+            log.info("transfer %s was orphaned; queueing it again", existing.id)
+            existing.transfer_status = PENDING
+            existing.heartbeat = utcnow()
+            enqueue_transfer(existing)
+            return existing, False
+        if existing.is_fresh:
+            return existing, False
+
+    transfer = JobFileTransfer(snapshot=snapshot, target=target, user=user,
+                               squonk_project=target.default_squonk_project, proteins=wanted,
+                               compounds=[])
+    db.session.add(transfer)
+    problems = missing_files(proteins_of(target, wanted))
+    if problems:
+        transfer.transfer_status = FAILURE
+        transfer.message = missing_files_message(problems)
+        db.session.commit()
+        log.info("transfer %s refused: %d proteins lack files", transfer.id, len(problems))
+        return transfer, True
+    db.session.commit()
+    enqueue_transfer(transfer)
+    return transfer, True
+
+
+def fresh_transfer(snapshot: Snapshot, codes: list[str], user: User) -> JobFileTransfer | None:
+    """The latest successful transfer of the snapshot covering ``codes`` that is still fresh."""
+    for transfer in db.session.scalars(
+            select(JobFileTransfer).where(JobFileTransfer.snapshot_id == snapshot.id,
+                                          JobFileTransfer.transfer_status == SUCCESS)
+            .order_by(JobFileTransfer.id.desc())):
+        if set(codes) <= set(transfer.proteins) and transfer.is_fresh \
+                and can_view_transfer(transfer, user):
+            return transfer
+    return None
+
+
+__all__ = ["FAILURE", "PENDING", "STARTED", "SUCCESS", "TransferError", "request_transfer"]
+
+
+def ensure_squonk_project(target: Target) -> str:
+    """The target's Squonk2 project; the embedded default creates one on first use."""
+    if target.default_squonk_project:
+        return target.default_squonk_project
+    if not current_app.config["SQUONK2_EMBEDDED"]:
+        raise TransferError(f"{target.title} has no Squonk2 project")
+    from app.jobs import squonk
+
+    name = f"fragalysis-{target.title}"
+    # a project of that name survives a fresh database in the same local Squonk2: reuse it
+    project_id = squonk().find_project(name) or squonk().create_project(
+        name, current_app.config.get("SQUONK2_PRODUCT_ID") or _test_product_id())
+    target.default_squonk_project = project_id
+    db.session.commit()
+    log.info("created Squonk2 project %s for %s", project_id, target.title)
+    return project_id
+
+
+def _test_product_id() -> str:
+    from squonk2.dm_api import TEST_PRODUCT_ID
+
+    return TEST_PRODUCT_ID

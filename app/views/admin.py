@@ -1,0 +1,52 @@
+"""Admin pages: targets' Squonk2 projects."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from app.access import admin_or_404
+from app.extensions import db
+from app.models import Target
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+SQUONK_PROJECT_ID = re.compile(
+    r"^project-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@bp.before_request
+def only_admins():
+    admin_or_404()
+
+
+def set_squonk_project(target: Target, project_id: str) -> str | None:
+    """Set (or clear, with '') a target's Squonk2 project; returns an error message."""
+    project_id = project_id.strip()
+    if project_id and not SQUONK_PROJECT_ID.match(project_id):
+        return "A Squonk2 project id looks like project-<uuid>"
+    target.default_squonk_project = project_id or None
+    db.session.commit()
+    return None
+
+
+@bp.get("/targets/")
+def targets():
+    """Every target with its Squonk2 project."""
+    rows = db.session.scalars(select(Target).order_by(Target.title)).all()
+    return render_template("admin/targets.html", targets=rows)
+
+
+@bp.post("/targets/<int:target_id>/squonk-project")
+def update_squonk_project(target_id: int):
+    """Set a target's Squonk2 project."""
+    target = db.get_or_404(Target, target_id)
+    error = set_squonk_project(target, request.form.get("squonk_project", ""))
+    if error:
+        flash(f"{target.title}: {error}", "error")
+    else:
+        flash(f"{target.title}: Squonk2 project set to "
+              f"{target.default_squonk_project or 'none'}.")
+    return redirect(url_for("admin.targets"))

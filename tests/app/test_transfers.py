@@ -1,0 +1,227 @@
+"""Snapshot file transfers to the real local_squonk through im-squonk2-client."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from sqlalchemy import select
+from squonk2.dm_api import DmApi
+
+from app.extensions import db
+from app.loader import data_path, load_target
+from app.models import JobFileTransfer, Protein, Snapshot, SquonkFile, Target
+from tests.conftest import MAC1_DIR, copy_mols, run_worker, use_squonk, wait_for
+
+
+def make_snapshot(app, title: str, codes: list[str] | None = None, author="member") -> int:
+    from app.models import User
+
+    with app.app_context():
+        target = db.session.scalar(select(Target).where(Target.title == title))
+        user = db.session.scalar(select(User).where(User.username == author))
+        proteins = [p for p in target.proteins if codes is None or p.code in codes]
+        snapshot = Snapshot(target=target, author=user, title="s", proteins=proteins)
+        db.session.add(snapshot)
+        db.session.commit()
+        return snapshot.id
+
+
+def uploads_of(server, since: int = 0) -> list[str]:
+    return [r["upload"]["file"] for r in server.uploads()[since:] if r["status"] == 201]
+
+
+def load_mac1(app, tmp_path, count: int):
+    folder = copy_mols(MAC1_DIR, tmp_path / "mac1", None, count)
+    with app.app_context():
+        load_target(folder, "Mac1", "lb18145-1", public=True,
+                    template_pdb=MAC1_DIR / "template.pdb")
+    return folder
+
+
+def test_twenty_proteins_arrive_byte_for_byte(app, users, squonk, login, tmp_path):
+    load_mac1(app, tmp_path, 20)
+    snapshot_id = make_snapshot(app, "Mac1")
+    member = login("member")
+    before = len(squonk.uploads())
+    created = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
+    assert created.status_code == 201 and created.json["transfer_status"] == "PENDING"
+    run_worker(app)
+
+    done = member.get(f"/api/job_file_transfer/{created.json['id']}/").json
+    assert done["transfer_status"] == "SUCCESS" and done["transfer_progress"] == 100.0
+    assert done["files_uploaded"] == 60 and done["transfer_datetime"]
+    assert len(uploads_of(squonk, before)) == 60
+
+    # what Squonk2 holds, read back with the real client, is exactly what we stored
+    DmApi.set_api_url(squonk.url, verify_ssl_cert=False)
+    listing = DmApi.list_project_files(squonk.token, project_id=done["squonk_project"],
+                                       project_path="/fragalysis-files/Mac1")
+    assert listing.success
+    names = sorted(f["file_name"] for f in listing.msg["files"])
+    assert len(names) == 60
+    with app.app_context():
+        for protein in db.session.scalars(select(Protein)):
+            expected = {
+                f"{protein.code}.mol": data_path(protein.mol_file).read_bytes(),
+                f"{protein.code}_apo-desolv.pdb": data_path(protein.apo_desolv_file).read_bytes(),
+                f"{protein.code}.smi": f"{protein.smiles} {protein.code}\n".encode(),
+            }
+            for name, content in expected.items():
+                local = tmp_path / "dl" / name
+                local.parent.mkdir(exist_ok=True)
+                rv = DmApi.get_unmanaged_project_file(
+                    squonk.token, project_id=done["squonk_project"], project_file=name,
+                    local_file=str(local), project_path="/fragalysis-files/Mac1")
+                assert rv.success and local.read_bytes() == content, name
+
+
+def test_repeat_is_instant_and_a_reload_uploads_only_what_changed(app, users, squonk, login,
+                                                                 tmp_path):
+    folder = load_mac1(app, tmp_path, 6)
+    snapshot_id = make_snapshot(app, "Mac1")
+    member = login("member")
+    first = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json
+    run_worker(app)
+
+    mark = len(squonk.uploads())
+    started = time.perf_counter()
+    again = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
+    elapsed = time.perf_counter() - started
+    assert again.status_code == 200 and again.json["id"] == first["id"]
+    assert again.json["transfer_status"] == "SUCCESS" and elapsed < 1.0
+    run_worker(app)
+    assert uploads_of(squonk, mark) == []
+
+    # one ligand changes on reload: its mol and its SMILES file go again, nothing else
+    victim = sorted(folder.glob("*.mol"))[2]
+    shutil.copy(MAC1_DIR / "diamond-x0104_A.mol", victim)
+    with app.app_context():
+        load_target(folder, "Mac1", "lb18145-1", template_pdb=MAC1_DIR / "template.pdb")
+    stale = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
+    assert stale.status_code == 201 and stale.json["id"] != first["id"]
+    run_worker(app)
+    result = member.get(f"/api/job_file_transfer/{stale.json['id']}/").json
+    assert result["transfer_status"] == "SUCCESS"
+    assert sorted(uploads_of(squonk, mark)) == sorted([f"{victim.stem}.mol",
+                                                       f"{victim.stem}.smi"])
+    assert result["files_uploaded"] == 2 and result["files_skipped"] == 16
+
+
+def test_missing_apo_desolv_files_fail_before_any_upload(app, small_targets, squonk, login):
+    snapshot_id = make_snapshot(app, "Mpro")
+    member = login("member")
+    mark = len(squonk.uploads())
+    response = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
+    assert response.status_code == 201
+    body = response.json
+    assert body["transfer_status"] == "FAILURE"
+    for code in small_targets["Mpro"]:
+        assert f"{code}: no apo-desolv PDB" in body["message"]
+    run_worker(app)
+    assert uploads_of(squonk, mark) == []
+
+
+def test_codes_from_another_target_are_refused(app, small_targets, squonk, login):
+    snapshot_id = make_snapshot(app, "Mac1")
+    member = login("member")
+    response = member.post("/api/job_file_transfer/", json={
+        "snapshot": snapshot_id, "proteins": [small_targets["Mac1"][0], small_targets["Mpro"][0],
+                                              "x9999"]})
+    assert response.status_code == 400
+    assert small_targets["Mpro"][0] in response.json["error"] and "x9999" in response.json["error"]
+    assert member.post("/api/job_file_transfer/", json={"snapshot": "1"}).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(JobFileTransfer.id))) == 0
+
+
+def test_transfer_visibility(app, small_targets, squonk, login):
+    private = make_snapshot(app, "Mpro")
+    public = make_snapshot(app, "Mac1")
+    member = login("member")
+    mine = member.post("/api/job_file_transfer/", json={"snapshot": private}).json["id"]
+    shared = member.post("/api/job_file_transfer/", json={"snapshot": public}).json["id"]
+    outsider, admin = login("outsider"), login("admin")
+    assert outsider.post("/api/job_file_transfer/", json={"snapshot": private}).status_code == 404
+    assert outsider.get(f"/api/job_file_transfer/{mine}/").status_code == 404
+    assert outsider.get(f"/transfers/{mine}/panel").status_code == 404
+    assert outsider.get(f"/api/job_file_transfer/{shared}/").status_code == 200
+    assert admin.get(f"/api/job_file_transfer/{mine}/").status_code == 200
+    assert [t["id"] for t in outsider.get("/api/job_file_transfer/").json] == [shared]
+    filtered = member.get("/api/job_file_transfer/?target=Mpro&status=failure").json
+    assert [t["id"] for t in filtered] == [mine]
+    assert member.get(f"/api/job_file_transfer/?snapshot={public}").json[0]["id"] == shared
+    assert member.get("/api/job_file_transfer/?status=DONE").status_code == 400
+    assert login(None).get("/api/job_file_transfer/").status_code == 401
+
+
+def test_unreachable_squonk_ends_in_a_clear_failure_after_retries(app, small_targets, login,
+                                                                  tmp_path):
+    from tests.squonk_server import squonk_server
+
+    with squonk_server(tmp_path / "gone") as server:
+        use_squonk(app, server)
+    # the server is stopped now: every call is refused
+    snapshot_id = make_snapshot(app, "Mac1")
+    member = login("member")
+    created = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json
+    run_worker(app)
+    failed = member.get(f"/api/job_file_transfer/{created['id']}/").json
+    assert failed["transfer_status"] == "FAILURE"
+    assert failed["message"].startswith("Squonk2 could not be reached")
+    log = (tmp_path / "gone" / "requests.jsonl").read_text()
+    assert "/project" not in log.split('"path": "/data-manager-api/version"')[-1]
+
+
+def test_killed_worker_is_finished_by_the_next_without_duplicate_uploads(
+        app, users, squonk, login, tmp_path, worker_process):
+    app.config["TRANSFER_STALE_SECONDS"] = 2
+    load_mac1(app, tmp_path, 120)
+    snapshot_id = make_snapshot(app, "Mac1")
+    member = login("member")
+    mark = len(squonk.uploads())
+    transfer_id = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json["id"]
+
+    first = worker_process()
+
+    def uploaded() -> int:
+        with app.app_context():
+            row = db.session.get(JobFileTransfer, transfer_id)
+            count = row.files_uploaded
+            db.session.remove()
+            return count
+
+    wait_for(lambda: uploaded() >= 40, timeout=60, what="40 uploads")
+    first.kill()
+    partial = uploaded()
+    assert partial < 360, "the transfer finished before the worker could be killed"
+    time.sleep(2.5)  # the orphaned row's heartbeat goes stale
+
+    again = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json
+    assert again["id"] == transfer_id  # the same row resumes
+    worker_process()
+    wait_for(lambda: member.get(f"/api/job_file_transfer/{transfer_id}/").json[
+        "transfer_status"] == "SUCCESS", timeout=120, what="SUCCESS")
+    names = uploads_of(squonk, mark)
+    assert len(names) == 360 and len(set(names)) == 360, "a file was uploaded twice"
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(SquonkFile.id))) == 360
+
+
+def test_set_squonk_project_by_admin_page_and_cli(app, small_targets, login, runner):
+    admin, member = login("admin"), login("member")
+    with app.app_context():
+        target_id = db.session.scalar(select(Target.id).where(Target.title == "Mac1"))
+    project = "project-0f0e3f5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert member.get("/admin/targets/").status_code == 404
+    bad = admin.post(f"/admin/targets/{target_id}/squonk-project",
+                     data={"squonk_project": "nope", "csrf_token": admin.csrf},
+                     follow_redirects=True)
+    assert "looks like project-" in bad.text
+    admin.post(f"/admin/targets/{target_id}/squonk-project",
+               data={"squonk_project": project, "csrf_token": admin.csrf})
+    assert project in admin.get("/admin/targets/").text
+    result = runner.invoke(args=["targets", "set-squonk-project", "Mpro", project])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert {t.default_squonk_project for t in db.session.scalars(select(Target))} == {project}
