@@ -39,8 +39,9 @@ def project_dir(target_title: str) -> str:
 
 
 def file_name(code: str, kind: str) -> str:
-    return {"mol": f"{code}.mol", "apo_desolv": f"{code}_apo-desolv.pdb",
-            "smi": f"{code}.smi"}[kind]
+    return {"mol": f"{code}.mol", "apo_desolv": f"{code}_apo-desolv.pdb", "smi": f"{code}.smi"}[
+        kind
+    ]
 
 
 def project_file(target_title: str, code: str, kind: str) -> str:
@@ -64,18 +65,25 @@ def missing_files(proteins: list[Protein]) -> list[str]:
     """One line per protein lacking a file a job needs (empty when all are there)."""
     problems = []
     for protein in proteins:
-        lacking = [label for label, present in (
-            ("ligand mol file", protein.mol_file), ("apo-desolv PDB", protein.apo_desolv_file),
-            ("SMILES", protein.smiles)) if not present]
+        lacking = [
+            label
+            for label, present in (
+                ("ligand mol file", protein.mol_file),
+                ("apo-desolv PDB", protein.apo_desolv_file),
+                ("SMILES", protein.smiles),
+            )
+            if not present
+        ]
         if lacking:
             problems.append(f"{protein.code}: no {', no '.join(lacking)}")
     return problems
 
 
 def missing_files_message(problems: list[str]) -> str:
-    return (f"{len(problems)} protein{'s' if len(problems) != 1 else ''} lack files needed in "
-            "Squonk2, so nothing was sent (reload the target with these files): "
-            + "; ".join(problems))
+    return (
+        f"{len(problems)} protein{'s' if len(problems) != 1 else ''} lack files needed in "
+        "Squonk2, so nothing was sent (reload the target with these files): " + "; ".join(problems)
+    )
 
 
 def file_plan(proteins: list[Protein]) -> list[PlannedFile]:
@@ -83,19 +91,28 @@ def file_plan(proteins: list[Protein]) -> list[PlannedFile]:
     plan = []
     for protein in proteins:
         smi = f"{protein.smiles} {protein.code}\n".encode()
-        for kind, source, sha in (("mol", protein.mol_file, protein.mol_sha256),
-                                  ("apo_desolv", protein.apo_desolv_file,
-                                   protein.apo_desolv_sha256)):
+        for kind, source, sha in (
+            ("mol", protein.mol_file, protein.mol_sha256),
+            ("apo_desolv", protein.apo_desolv_file, protein.apo_desolv_sha256),
+        ):
             size = data_path(source).stat().st_size
             plan.append(PlannedFile(file_name(protein.code, kind), None, source, sha, size))
-        plan.append(PlannedFile(file_name(protein.code, "smi"), smi, None,
-                                hashlib.sha256(smi).hexdigest(), len(smi)))
+        plan.append(
+            PlannedFile(
+                file_name(protein.code, "smi"), smi, None, hashlib.sha256(smi).hexdigest(), len(smi)
+            )
+        )
     return plan
 
 
 def proteins_of(target: Target, codes: list[str]) -> list[Protein]:
-    return list(db.session.scalars(select(Protein).where(
-        Protein.target_id == target.id, Protein.code.in_(codes)).order_by(Protein.code)))
+    return list(
+        db.session.scalars(
+            select(Protein)
+            .where(Protein.target_id == target.id, Protein.code.in_(codes))
+            .order_by(Protein.code)
+        )
+    )
 
 
 def resolve_codes(snapshot: Snapshot, codes: list[str] | None) -> list[str]:
@@ -104,8 +121,13 @@ def resolve_codes(snapshot: Snapshot, codes: list[str] | None) -> list[str]:
         return sorted(snapshot.protein_codes)
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes) or not codes:
         raise TransferError("proteins must be a non-empty list of protein codes")
-    known = set(db.session.scalars(select(Protein.code).where(
-        Protein.target_id == snapshot.target_id, Protein.code.in_(codes))))
+    known = set(
+        db.session.scalars(
+            select(Protein.code).where(
+                Protein.target_id == snapshot.target_id, Protein.code.in_(codes)
+            )
+        )
+    )
     foreign = [c for c in dict.fromkeys(codes) if c not in known]
     if foreign:
         raise TransferError(f"Not proteins of {snapshot.target.title}: {', '.join(foreign)}")
@@ -133,7 +155,8 @@ def enqueue_transfer(transfer: JobFileTransfer) -> None:
     """Commit first, then enqueue (a fast worker must find the row)."""
     intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
     job = queue().enqueue(
-        "app.jobs.transfer.transfer_files", transfer.id,
+        "app.jobs.transfer.transfer_files",
+        transfer.id,
         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
         on_failure=Callback("app.jobs.transfer.transfer_attempt_failed"),
         job_timeout=3600,
@@ -142,8 +165,9 @@ def enqueue_transfer(transfer: JobFileTransfer) -> None:
     db.session.commit()
 
 
-def request_transfer(snapshot: Snapshot, user: User,
-                     codes: list[str] | None = None) -> tuple[JobFileTransfer, bool]:
+def request_transfer(
+    snapshot: Snapshot, user: User, codes: list[str] | None = None
+) -> tuple[JobFileTransfer, bool]:
     """Ask for the snapshot's files in Squonk2. Returns (transfer, created).
 
     A fresh successful transfer covering the proteins, or one in flight, is returned as it
@@ -153,11 +177,14 @@ def request_transfer(snapshot: Snapshot, user: User,
     target: Target = snapshot.target
     wanted = resolve_codes(snapshot, codes)
     if not target.default_squonk_project and not current_app.config["SQUONK2_EMBEDDED"]:
-        raise TransferError(f"{target.title} has no Squonk2 project yet: ask an administrator "
-                            "to set one")
+        raise TransferError(
+            f"{target.title} has no Squonk2 project yet: ask an administrator to set one"
+        )
     candidates = db.session.scalars(
-        select(JobFileTransfer).where(JobFileTransfer.snapshot_id == snapshot.id)
-        .order_by(JobFileTransfer.id.desc())).all()
+        select(JobFileTransfer)
+        .where(JobFileTransfer.snapshot_id == snapshot.id)
+        .order_by(JobFileTransfer.id.desc())
+    ).all()
     for existing in candidates:
         if not set(wanted) <= set(existing.proteins) or not can_view_transfer(existing, user):
             continue
@@ -173,9 +200,14 @@ def request_transfer(snapshot: Snapshot, user: User,
         if existing.is_fresh:
             return existing, False
 
-    transfer = JobFileTransfer(snapshot=snapshot, target=target, user=user,
-                               squonk_project=target.default_squonk_project, proteins=wanted,
-                               compounds=[])
+    transfer = JobFileTransfer(
+        snapshot=snapshot,
+        target=target,
+        user=user,
+        squonk_project=target.default_squonk_project,
+        proteins=wanted,
+        compounds=[],
+    )
     db.session.add(transfer)
     problems = missing_files(proteins_of(target, wanted))
     if problems:
@@ -192,11 +224,17 @@ def request_transfer(snapshot: Snapshot, user: User,
 def fresh_transfer(snapshot: Snapshot, codes: list[str], user: User) -> JobFileTransfer | None:
     """The latest successful transfer of the snapshot covering ``codes`` that is still fresh."""
     for transfer in db.session.scalars(
-            select(JobFileTransfer).where(JobFileTransfer.snapshot_id == snapshot.id,
-                                          JobFileTransfer.transfer_status == SUCCESS)
-            .order_by(JobFileTransfer.id.desc())):
-        if set(codes) <= set(transfer.proteins) and transfer.is_fresh \
-                and can_view_transfer(transfer, user):
+        select(JobFileTransfer)
+        .where(
+            JobFileTransfer.snapshot_id == snapshot.id, JobFileTransfer.transfer_status == SUCCESS
+        )
+        .order_by(JobFileTransfer.id.desc())
+    ):
+        if (
+            set(codes) <= set(transfer.proteins)
+            and transfer.is_fresh
+            and can_view_transfer(transfer, user)
+        ):
             return transfer
     return None
 
@@ -215,7 +253,8 @@ def ensure_squonk_project(target: Target) -> str:
     name = f"fragalysis-{target.title}"
     # a project of that name survives a fresh database in the same local Squonk2: reuse it
     project_id = squonk().find_project(name) or squonk().create_project(
-        name, current_app.config.get("SQUONK2_PRODUCT_ID") or _test_product_id())
+        name, current_app.config.get("SQUONK2_PRODUCT_ID") or _test_product_id()
+    )
     target.default_squonk_project = project_id
     db.session.commit()
     log.info("created Squonk2 project %s for %s", project_id, target.title)

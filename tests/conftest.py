@@ -337,20 +337,26 @@ def screenshot(page, name: str) -> Path:
 
 # --- Squonk2 (the real local_squonk server) and workers -------------------------------
 
+
 @pytest.fixture(scope="session")
 def shared_squonk(tmp_path_factory):
     """One local_squonk for the session (tests make their own projects in it)."""
     from tests.squonk_server import squonk_server
 
-    with squonk_server(tmp_path_factory.mktemp("squonk"),
-                       env={"LOCAL_SQUONK_CALLBACK_BACKOFF": "0.2"}) as server:
+    with squonk_server(
+        tmp_path_factory.mktemp("squonk"), env={"LOCAL_SQUONK_CALLBACK_BACKOFF": "0.2"}
+    ) as server:
         yield server
 
 
 def use_squonk(app, server) -> None:
     """Point the app at a local_squonk server, as the embedded default does."""
-    app.config.update(SQUONK2_DMAPI_URL=server.url, SQUONK2_TOKEN=server.token,
-                      SQUONK2_EMBEDDED=True, SQUONK2_RETRY_INTERVALS=[0, 0])
+    app.config.update(
+        SQUONK2_DMAPI_URL=server.url,
+        SQUONK2_TOKEN=server.token,
+        SQUONK2_EMBEDDED=True,
+        SQUONK2_RETRY_INTERVALS=[0, 0],
+    )
     app.extensions.pop("launcher_squonk", None)
 
 
@@ -368,8 +374,7 @@ def run_worker(app) -> None:
     from app.extensions import queue, redis_connection
 
     with app.app_context():
-        worker = SimpleWorker([queue()], connection=redis_connection(),
-                              serializer=JSONSerializer)
+        worker = SimpleWorker([queue()], connection=redis_connection(), serializer=JSONSerializer)
         worker.work(burst=True, with_scheduler=False)
         db.session.remove()
 
@@ -384,26 +389,37 @@ class WorkerProcess:
         config = self.app.config
         env = dict(os.environ)
         database = config["SQLALCHEMY_DATABASE_URI"]
-        env.update({
-            "DATABASE_URL": database if not database.startswith("postgresql+psycopg://")
-            else "postgresql://" + database[len("postgresql+psycopg://"):],
-            "REDIS_URL": config["REDIS_URL"], "QUEUE_NAME": config["QUEUE_NAME"],
-            "DATA_DIR": config["DATA_DIR"], "EXTERNAL_URL": config["EXTERNAL_URL"],
-            "SQUONK2_DMAPI_URL": config.get("SQUONK2_DMAPI_URL") or "",
-            "SQUONK2_TOKEN": config.get("SQUONK2_TOKEN") or "",
-            "SQUONK2_EMBEDDED": "1" if config.get("SQUONK2_EMBEDDED") else "0",
-            "SQUONK2_RETRY_INTERVALS": ",".join(
-                str(v) for v in config.get("SQUONK2_RETRY_INTERVALS", [])),
-            "TRANSFER_STALE_SECONDS": str(config["TRANSFER_STALE_SECONDS"]),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "DATABASE_URL": database
+                if not database.startswith("postgresql+psycopg://")
+                else "postgresql://" + database[len("postgresql+psycopg://") :],
+                "REDIS_URL": config["REDIS_URL"],
+                "QUEUE_NAME": config["QUEUE_NAME"],
+                "DATA_DIR": config["DATA_DIR"],
+                "EXTERNAL_URL": config["EXTERNAL_URL"],
+                "SQUONK2_DMAPI_URL": config.get("SQUONK2_DMAPI_URL") or "",
+                "SQUONK2_TOKEN": config.get("SQUONK2_TOKEN") or "",
+                "SQUONK2_EMBEDDED": "1" if config.get("SQUONK2_EMBEDDED") else "0",
+                "SQUONK2_RETRY_INTERVALS": ",".join(
+                    str(v) for v in config.get("SQUONK2_RETRY_INTERVALS", [])
+                ),
+                "TRANSFER_STALE_SECONDS": str(config["TRANSFER_STALE_SECONDS"]),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py")],
-                                     env=self.env(), cwd=ROOT, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            env=self.env(),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def kill(self) -> None:

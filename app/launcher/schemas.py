@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import wtforms
@@ -30,11 +30,14 @@ from app.launcher.format import (
 
 JOB_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "job_schemas"
 
+if TYPE_CHECKING:  # launch.py imports this module
+    from app.launcher.launch import LaunchContext
+
 _KEY = re.compile(r"^[a-z][a-z0-9-]*$")
 # Any ``{word}`` in a template; those not in PLACEHOLDERS are reported as typos.
 _TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Option names become attributes of a WTForms form class; these would shadow its API.
-_RESERVED_OPTION_NAMES = frozenset(n for n in dir(wtforms.Form) if not n.startswith("__")) | {
+_RESERVED_OPTION_NAMES = frozenset(n for n in dir(wtforms.Form()) if not n.startswith("__")) | {
     "csrf_token"
 }
 # JSON Schema keywords that only make sense for some option types.
@@ -137,7 +140,7 @@ class JobOutput:
     option: str | None = None
     import_as: str | None = None
 
-    def path(self, options: dict[str, Any], context: Any = None) -> str:
+    def path(self, options: dict[str, Any], context: LaunchContext | None = None) -> str:
         """The project-relative path of this output for a launch with these options.
 
         :param options: the resolved options of the launch (as stored on the job request)
@@ -338,9 +341,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _dotted(parts: Any) -> str:
@@ -423,7 +424,7 @@ def _option_problems(
     where: str, name: str, prop: dict[str, Any], sources: set[str]
 ) -> Iterator[tuple[str, str]]:
     kind = prop["type"]
-    if name in _RESERVED_OPTION_NAMES:
+    if name in _RESERVED_OPTION_NAMES or name.startswith("_"):
         yield where, f"{name!r} is reserved (it would clash with the form's own attributes)"
     for keyword, kinds in _KEYWORD_TYPES.items():
         if keyword in prop and kind not in kinds:
@@ -469,7 +470,7 @@ def _option_problems(
         yield from _template_problems(templated, value, sources)
         if kind != "string":
             yield templated, "only string options can hold a template"
-        if override.get("editable", True):
+        if override.get("editable", not override.get("hidden", False)):
             # The form shows an editable value before any launch context exists.
             yield f"{where}.x-launcher.editable", "a templated value must be 'editable: false'"
     else:

@@ -68,11 +68,23 @@ class KeycloakToken:
     ``Auth.get_access_token``, which only asks Keycloak again when the prior token has
     less than a minute left."""
 
-    def __init__(self, url: str, realm: str, client_id: str, username: str, password: str,
-                 client_secret: str | None = None) -> None:
-        self._args = dict(keycloak_url=url, keycloak_realm=realm, keycloak_client_id=client_id,
-                          username=username, password=password,
-                          keycloak_client_secret=client_secret)
+    def __init__(
+        self,
+        url: str,
+        realm: str,
+        client_id: str,
+        username: str,
+        password: str,
+        client_secret: str | None = None,
+    ) -> None:
+        self._args = dict(
+            keycloak_url=url,
+            keycloak_realm=realm,
+            keycloak_client_id=client_id,
+            username=username,
+            password=password,
+            keycloak_client_secret=client_secret,
+        )
         self._token: str | None = None
         self._lock = threading.Lock()
 
@@ -95,16 +107,27 @@ class RemoteFile:
 class Squonk:
     """Squonk2 Data Manager calls the product makes, with typed answers."""
 
-    def __init__(self, dmapi_url: str, tokens: TokenSource, ui_url: str | None = None,
-                 verify_ssl: bool = True) -> None:
+    def __init__(
+        self,
+        dmapi_url: str,
+        tokens: TokenSource,
+        ui_url: str | None = None,
+        verify_ssl: bool = True,
+    ) -> None:
         self.dmapi_url = dmapi_url.rstrip("/")
         self.ui_url = ui_url.rstrip("/") if ui_url else None
         self.tokens = tokens
         self.verify_ssl = verify_ssl
 
     # -- the one place that calls DmApi ---------------------------------------------
-    def _call(self, what: str, method: Callable[..., Any], *args: Any,
-              authenticated: bool = True, **kwargs: Any) -> dict:
+    def _call(
+        self,
+        what: str,
+        method: Callable[..., Any],
+        *args: Any,
+        authenticated: bool = True,
+        **kwargs: Any,
+    ) -> dict:
         started = time.perf_counter()
         with _CALL_LOCK:
             DmApi.set_api_url(self.dmapi_url, verify_ssl_cert=self.verify_ssl)
@@ -129,16 +152,21 @@ class Squonk:
 
     # -- service ---------------------------------------------------------------------
     def version(self) -> str:
-        return str(self._call("get version", DmApi.get_version, authenticated=False)
-                   .get("version", ""))
+        return str(
+            self._call("get version", DmApi.get_version, authenticated=False).get("version", "")
+        )
 
     def ping(self) -> None:
         self._call("ping", DmApi.ping)
 
     # -- projects --------------------------------------------------------------------
     def create_project(self, name: str, tier_product_id: str = TEST_PRODUCT_ID) -> str:
-        msg = self._call("create project", DmApi.create_project, project_name=name,
-                         as_tier_product_id=tier_product_id)
+        msg = self._call(
+            "create project",
+            DmApi.create_project,
+            project_name=name,
+            as_tier_product_id=tier_product_id,
+        )
         project_id = msg.get("project_id")
         if not project_id:
             raise SquonkPermanentError("create project: no project_id in the answer")
@@ -159,47 +187,97 @@ class Squonk:
     def list_files(self, project_id: str, path: str) -> list[RemoteFile]:
         """Files at ``path`` of the project; an absent path is simply empty."""
         try:
-            msg = self._call("list project files", DmApi.list_project_files,
-                             project_id=project_id, project_path=path)
+            msg = self._call(
+                "list project files",
+                DmApi.list_project_files,
+                project_id=project_id,
+                project_path=path,
+            )
         except SquonkPermanentError as exc:
             if exc.status == 404:
                 return []
             raise
         try:
-            return [RemoteFile(f["file_name"], int(f.get("stat", {}).get("size", -1)),
-                               f.get("stat", {}).get("modified")) for f in msg.get("files", [])]
+            return [
+                RemoteFile(
+                    f["file_name"],
+                    int(f.get("stat", {}).get("size", -1)),
+                    f.get("stat", {}).get("modified"),
+                )
+                for f in msg.get("files", [])
+            ]
         except (TypeError, ValueError, KeyError) as exc:
             raise SquonkPermanentError(f"list project files: unexpected answer ({exc})") from exc
 
     def upload_file(self, project_id: str, local_file: Path, path: str) -> None:
         """Upload one file to ``path`` (created if absent), replacing a file of that name."""
-        self._call("upload file", DmApi.put_unmanaged_project_files, project_id=project_id,
-                   project_files=str(local_file), project_path=path, force=True)
+        self._call(
+            "upload file",
+            DmApi.put_unmanaged_project_files,
+            project_id=project_id,
+            project_files=str(local_file),
+            project_path=path,
+            force=True,
+        )
 
     def download_file(self, project_id: str, path: str, name: str) -> bytes:
         with tempfile.TemporaryDirectory(prefix="squonk-get-") as tmp:
             local = os.path.join(tmp, "file")
-            self._call("download file", DmApi.get_unmanaged_project_file,
-                       project_id=project_id, project_file=name, local_file=local,
-                       project_path=path)
+            self._call(
+                "download file",
+                DmApi.get_unmanaged_project_file,
+                project_id=project_id,
+                project_file=name,
+                local_file=local,
+                project_path=path,
+            )
             return Path(local).read_bytes()
 
     # -- jobs --------------------------------------------------------------------------
     def get_job_by_version(self, collection: str, job: str, version: str) -> dict:
-        return self._call("get job definition", DmApi.get_job_by_version,
-                          job_collection=collection, job_job=job, job_version=version)
+        return self._call(
+            "get job definition",
+            DmApi.get_job_by_version,
+            job_collection=collection,
+            job_job=job,
+            job_version=version,
+        )
 
-    def dry_run(self, project_id: str, name: str, specification: dict, callback_url: str | None,
-                callback_context: str | None = None) -> dict:
-        return self._call("dry run", DmApi.dry_run_job_instance, project_id=project_id,
-                          name=name, specification=specification, callback_url=callback_url,
-                          callback_context=callback_context)
+    def dry_run(
+        self,
+        project_id: str,
+        name: str,
+        specification: dict,
+        callback_url: str | None,
+        callback_context: str | None = None,
+    ) -> dict:
+        return self._call(
+            "dry run",
+            DmApi.dry_run_job_instance,
+            project_id=project_id,
+            name=name,
+            specification=specification,
+            callback_url=callback_url,
+            callback_context=callback_context,
+        )
 
-    def start_job(self, project_id: str, name: str, specification: dict,
-                  callback_url: str | None, callback_context: str | None = None) -> dict:
-        msg = self._call("start job", DmApi.start_job_instance, project_id=project_id,
-                         name=name, specification=specification, callback_url=callback_url,
-                         callback_context=callback_context)
+    def start_job(
+        self,
+        project_id: str,
+        name: str,
+        specification: dict,
+        callback_url: str | None,
+        callback_context: str | None = None,
+    ) -> dict:
+        msg = self._call(
+            "start job",
+            DmApi.start_job_instance,
+            project_id=project_id,
+            name=name,
+            specification=specification,
+            callback_url=callback_url,
+            callback_context=callback_context,
+        )
         if not msg.get("instance_id") or not msg.get("task_id"):
             raise SquonkPermanentError("start job: no instance_id/task_id in the answer")
         return msg
@@ -230,11 +308,20 @@ def squonk_from_config(config: Any) -> Squonk:
         tokens: TokenSource = StaticToken(config["SQUONK2_TOKEN"])
     elif config.get("SQUONK2_KEYCLOAK_URL"):
         tokens = KeycloakToken(
-            config["SQUONK2_KEYCLOAK_URL"], config["SQUONK2_KEYCLOAK_REALM"],
-            config["SQUONK2_KEYCLOAK_CLIENT_ID"], config["SQUONK2_USERNAME"],
-            config["SQUONK2_PASSWORD"], config.get("SQUONK2_KEYCLOAK_CLIENT_SECRET"))
+            config["SQUONK2_KEYCLOAK_URL"],
+            config["SQUONK2_KEYCLOAK_REALM"],
+            config["SQUONK2_KEYCLOAK_CLIENT_ID"],
+            config["SQUONK2_USERNAME"],
+            config["SQUONK2_PASSWORD"],
+            config.get("SQUONK2_KEYCLOAK_CLIENT_SECRET"),
+        )
     else:
         raise SquonkPermanentError(
-            "Squonk2 credentials are not configured (SQUONK2_TOKEN or SQUONK2_KEYCLOAK_*)")
-    return Squonk(url, tokens, ui_url=config.get("SQUONK2_UI_URL"),
-                  verify_ssl=config.get("SQUONK2_VERIFY_SSL", True))
+            "Squonk2 credentials are not configured (SQUONK2_TOKEN or SQUONK2_KEYCLOAK_*)"
+        )
+    return Squonk(
+        url,
+        tokens,
+        ui_url=config.get("SQUONK2_UI_URL"),
+        verify_ssl=config.get("SQUONK2_VERIFY_SSL", True),
+    )

@@ -14,7 +14,8 @@ from app.models import Target
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 SQUONK_PROJECT_ID = re.compile(
-    r"^project-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    r"^project-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
 
 
 @bp.before_request
@@ -47,6 +48,5 @@ def update_squonk_project(target_id: int):
     if error:
         flash(f"{target.title}: {error}", "error")
     else:
-        flash(f"{target.title}: Squonk2 project set to "
-              f"{target.default_squonk_project or 'none'}.")
+        flash(f"{target.title}: Squonk2 project set to {target.default_squonk_project or 'none'}.")
     return redirect(url_for("admin.targets"))

@@ -154,8 +154,12 @@ def transfers():
     if request.args.get("status"):
         status = request.args["status"].upper()
         if status not in TRANSFER_STATES:
-            return jsonify({"error": f"status must be one of {', '.join(sorted(TRANSFER_STATES))}",
-                            "fields": {"status": "unknown status"}}), 400
+            return jsonify(
+                {
+                    "error": f"status must be one of {', '.join(sorted(TRANSFER_STATES))}",
+                    "fields": {"status": "unknown status"},
+                }
+            ), 400
         stmt = stmt.where(JobFileTransfer.transfer_status == status)
     rows = db.session.scalars(stmt.order_by(JobFileTransfer.id.desc()).limit(500)).all()
     return jsonify([transfer_json(t) for t in rows])
@@ -169,8 +173,9 @@ def create_transfer():
     body = json_body()
     snapshot_id = body.get("snapshot")
     if not isinstance(snapshot_id, int) or isinstance(snapshot_id, bool):
-        return jsonify({"error": "snapshot must be a snapshot id",
-                        "fields": {"snapshot": "an integer id"}}), 400
+        return jsonify(
+            {"error": "snapshot must be a snapshot id", "fields": {"snapshot": "an integer id"}}
+        ), 400
     snapshot = snapshot_or_404(snapshot_id)
     try:
         transfer, created = request_transfer(snapshot, current_user, body.get("proteins"))

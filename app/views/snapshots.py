@@ -36,5 +36,9 @@ def detail(snapshot_id: int):
     from app.views.transfers import latest_transfer
 
     snapshot = snapshot_or_404(snapshot_id)
-    return render_template("snapshots/detail.html", snapshot=snapshot, target=snapshot.target,
-                           transfer=latest_transfer(snapshot.id))
+    return render_template(
+        "snapshots/detail.html",
+        snapshot=snapshot,
+        target=snapshot.target,
+        transfer=latest_transfer(snapshot.id),
+    )

@@ -17,14 +17,18 @@ bp = Blueprint("transfers", __name__)
 def latest_transfer(snapshot_id: int) -> JobFileTransfer | None:
     """The newest transfer of a snapshot the current user may see."""
     return db.session.scalars(
-        visible_transfers().where(JobFileTransfer.snapshot_id == snapshot_id)
-        .order_by(JobFileTransfer.id.desc()).limit(1)).first()
+        visible_transfers()
+        .where(JobFileTransfer.snapshot_id == snapshot_id)
+        .order_by(JobFileTransfer.id.desc())
+        .limit(1)
+    ).first()
 
 
 def panel(transfer: JobFileTransfer | None, snapshot, error: str | None = None) -> Response:
     """The panel fragment; 286 once final so htmx stops polling."""
-    response = Response(render_template("transfers/_panel.html", transfer=transfer,
-                                        snapshot=snapshot, error=error))
+    response = Response(
+        render_template("transfers/_panel.html", transfer=transfer, snapshot=snapshot, error=error)
+    )
     if transfer is not None and transfer.is_final:
         response.status_code = htmx.STOP_POLLING if htmx.is_htmx_request() else 200
     response.headers["Cache-Control"] = "no-store"
@@ -62,8 +66,9 @@ def show_panel(transfer_id: int):
 def history(snapshot_id: int):
     """Every transfer of a snapshot the user may see."""
     snapshot = snapshot_or_404(snapshot_id)
-    rows = db.session.scalars(visible_transfers().where(
-        JobFileTransfer.snapshot_id == snapshot.id).order_by(JobFileTransfer.id.desc())).all()
+    rows = db.session.scalars(
+        visible_transfers()
+        .where(JobFileTransfer.snapshot_id == snapshot.id)
+        .order_by(JobFileTransfer.id.desc())
+    ).all()
     return render_template("transfers/history.html", snapshot=snapshot, transfers=rows)
-
-

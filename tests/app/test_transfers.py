@@ -34,8 +34,9 @@ def uploads_of(server, since: int = 0) -> list[str]:
 def load_mac1(app, tmp_path, count: int):
     folder = copy_mols(MAC1_DIR, tmp_path / "mac1", None, count)
     with app.app_context():
-        load_target(folder, "Mac1", "lb18145-1", public=True,
-                    template_pdb=MAC1_DIR / "template.pdb")
+        load_target(
+            folder, "Mac1", "lb18145-1", public=True, template_pdb=MAC1_DIR / "template.pdb"
+        )
     return folder
 
 
@@ -55,8 +56,9 @@ def test_twenty_proteins_arrive_byte_for_byte(app, users, squonk, login, tmp_pat
 
     # what Squonk2 holds, read back with the real client, is exactly what we stored
     DmApi.set_api_url(squonk.url, verify_ssl_cert=False)
-    listing = DmApi.list_project_files(squonk.token, project_id=done["squonk_project"],
-                                       project_path="/fragalysis-files/Mac1")
+    listing = DmApi.list_project_files(
+        squonk.token, project_id=done["squonk_project"], project_path="/fragalysis-files/Mac1"
+    )
     assert listing.success
     names = sorted(f["file_name"] for f in listing.msg["files"])
     assert len(names) == 60
@@ -71,13 +73,18 @@ def test_twenty_proteins_arrive_byte_for_byte(app, users, squonk, login, tmp_pat
                 local = tmp_path / "dl" / name
                 local.parent.mkdir(exist_ok=True)
                 rv = DmApi.get_unmanaged_project_file(
-                    squonk.token, project_id=done["squonk_project"], project_file=name,
-                    local_file=str(local), project_path="/fragalysis-files/Mac1")
+                    squonk.token,
+                    project_id=done["squonk_project"],
+                    project_file=name,
+                    local_file=str(local),
+                    project_path="/fragalysis-files/Mac1",
+                )
                 assert rv.success and local.read_bytes() == content, name
 
 
-def test_repeat_is_instant_and_a_reload_uploads_only_what_changed(app, users, squonk, login,
-                                                                 tmp_path):
+def test_repeat_is_instant_and_a_reload_uploads_only_what_changed(
+    app, users, squonk, login, tmp_path
+):
     folder = load_mac1(app, tmp_path, 6)
     snapshot_id = make_snapshot(app, "Mac1")
     member = login("member")
@@ -103,8 +110,7 @@ def test_repeat_is_instant_and_a_reload_uploads_only_what_changed(app, users, sq
     run_worker(app)
     result = member.get(f"/api/job_file_transfer/{stale.json['id']}/").json
     assert result["transfer_status"] == "SUCCESS"
-    assert sorted(uploads_of(squonk, mark)) == sorted([f"{victim.stem}.mol",
-                                                       f"{victim.stem}.smi"])
+    assert sorted(uploads_of(squonk, mark)) == sorted([f"{victim.stem}.mol", f"{victim.stem}.smi"])
     assert result["files_uploaded"] == 2 and result["files_skipped"] == 16
 
 
@@ -125,9 +131,13 @@ def test_missing_apo_desolv_files_fail_before_any_upload(app, small_targets, squ
 def test_codes_from_another_target_are_refused(app, small_targets, squonk, login):
     snapshot_id = make_snapshot(app, "Mac1")
     member = login("member")
-    response = member.post("/api/job_file_transfer/", json={
-        "snapshot": snapshot_id, "proteins": [small_targets["Mac1"][0], small_targets["Mpro"][0],
-                                              "x9999"]})
+    response = member.post(
+        "/api/job_file_transfer/",
+        json={
+            "snapshot": snapshot_id,
+            "proteins": [small_targets["Mac1"][0], small_targets["Mpro"][0], "x9999"],
+        },
+    )
     assert response.status_code == 400
     assert small_targets["Mpro"][0] in response.json["error"] and "x9999" in response.json["error"]
     assert member.post("/api/job_file_transfer/", json={"snapshot": "1"}).status_code == 400
@@ -155,8 +165,9 @@ def test_transfer_visibility(app, small_targets, squonk, login):
     assert login(None).get("/api/job_file_transfer/").status_code == 401
 
 
-def test_unreachable_squonk_ends_in_a_clear_failure_after_retries(app, small_targets, login,
-                                                                  tmp_path):
+def test_unreachable_squonk_ends_in_a_clear_failure_after_retries(
+    app, small_targets, login, tmp_path
+):
     from tests.squonk_server import squonk_server
 
     with squonk_server(tmp_path / "gone") as server:
@@ -174,7 +185,8 @@ def test_unreachable_squonk_ends_in_a_clear_failure_after_retries(app, small_tar
 
 
 def test_killed_worker_is_finished_by_the_next_without_duplicate_uploads(
-        app, users, squonk, login, tmp_path, worker_process):
+    app, users, squonk, login, tmp_path, worker_process
+):
     app.config["TRANSFER_STALE_SECONDS"] = 2
     load_mac1(app, tmp_path, 120)
     snapshot_id = make_snapshot(app, "Mac1")
@@ -200,8 +212,14 @@ def test_killed_worker_is_finished_by_the_next_without_duplicate_uploads(
     again = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json
     assert again["id"] == transfer_id  # the same row resumes
     worker_process()
-    wait_for(lambda: member.get(f"/api/job_file_transfer/{transfer_id}/").json[
-        "transfer_status"] == "SUCCESS", timeout=120, what="SUCCESS")
+    wait_for(
+        lambda: (
+            member.get(f"/api/job_file_transfer/{transfer_id}/").json["transfer_status"]
+            == "SUCCESS"
+        ),
+        timeout=120,
+        what="SUCCESS",
+    )
     names = uploads_of(squonk, mark)
     assert len(names) == 360 and len(set(names)) == 360, "a file was uploaded twice"
     with app.app_context():
@@ -214,12 +232,16 @@ def test_set_squonk_project_by_admin_page_and_cli(app, small_targets, login, run
         target_id = db.session.scalar(select(Target.id).where(Target.title == "Mac1"))
     project = "project-0f0e3f5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
     assert member.get("/admin/targets/").status_code == 404
-    bad = admin.post(f"/admin/targets/{target_id}/squonk-project",
-                     data={"squonk_project": "nope", "csrf_token": admin.csrf},
-                     follow_redirects=True)
+    bad = admin.post(
+        f"/admin/targets/{target_id}/squonk-project",
+        data={"squonk_project": "nope", "csrf_token": admin.csrf},
+        follow_redirects=True,
+    )
     assert "looks like project-" in bad.text
-    admin.post(f"/admin/targets/{target_id}/squonk-project",
-               data={"squonk_project": project, "csrf_token": admin.csrf})
+    admin.post(
+        f"/admin/targets/{target_id}/squonk-project",
+        data={"squonk_project": project, "csrf_token": admin.csrf},
+    )
     assert project in admin.get("/admin/targets/").text
     result = runner.invoke(args=["targets", "set-squonk-project", "Mpro", project])
     assert result.exit_code == 0, result.output

@@ -10,7 +10,8 @@ from tests.conftest import screenshot
 
 
 def test_panel_shows_progress_and_stops_polling_at_success(
-        app, users, squonk, live_server, page, tmp_path, worker_process):
+    app, users, squonk, live_server, page, tmp_path, worker_process
+):
     load_mac1(app, tmp_path, 20)
     snapshot_id = make_snapshot(app, "Mac1")
     polls: list[str] = []

@@ -1,0 +1,67 @@
+"""The job launcher's configuration and dialog: pure Python, no database, no Squonk2 calls.
+
+- ``schemas``: ``job_schemas/*.yaml`` -> ``JobSchema`` (``load_job_schemas``), and the
+  ``/api/job_config/`` item (``job_config_json``);
+- ``forms``: the launch dialog built per request (``build_launch_form``);
+- ``launch``: server-side checks and the Squonk2 specification (``resolve_options``,
+  ``validate_options``, ``validate_inputs``, ``fingerprint``, ``squonk_variables``);
+- ``definition``: differences from the job Squonk2 has (``check_against_definition``).
+"""
+
+from app.launcher.definition import check_against_definition
+from app.launcher.forms import (
+    attach_errors,
+    build_launch_form,
+    fixed_display_value,
+    form_submission,
+)
+from app.launcher.launch import (
+    LaunchContext,
+    count_message,
+    default_options,
+    fingerprint,
+    resolve_options,
+    squonk_variables,
+    validate_inputs,
+    validate_options,
+)
+from app.launcher.schemas import (
+    JOB_SCHEMAS_DIR,
+    JobInput,
+    JobOutput,
+    JobSchema,
+    JobSchemaError,
+    OptionOverride,
+    Problem,
+    job_config_json,
+    load_job_schema,
+    load_job_schemas,
+    render_template,
+)
+
+__all__ = [
+    "JOB_SCHEMAS_DIR",
+    "JobInput",
+    "JobOutput",
+    "JobSchema",
+    "JobSchemaError",
+    "LaunchContext",
+    "OptionOverride",
+    "Problem",
+    "attach_errors",
+    "build_launch_form",
+    "check_against_definition",
+    "count_message",
+    "default_options",
+    "fingerprint",
+    "fixed_display_value",
+    "form_submission",
+    "job_config_json",
+    "load_job_schema",
+    "load_job_schemas",
+    "render_template",
+    "resolve_options",
+    "squonk_variables",
+    "validate_inputs",
+    "validate_options",
+]

@@ -1,0 +1,287 @@
+"""The launch dialog built from a job schema: fields, widgets, defaults, bounds, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+
+from app.launcher import (
+    JobSchema,
+    LaunchContext,
+    attach_errors,
+    build_launch_form,
+    form_submission,
+    load_job_schemas,
+    resolve_options,
+    validate_options,
+)
+from tests.launcher.conftest import SNAPSHOT
+
+
+def post(flask_app: Flask, schema: JobSchema, data: MultiDict, **kwargs):
+    """A form built from a POST, as the view will in a request."""
+    with flask_app.test_request_context(method="POST", data=data):
+        form = build_launch_form(schema, SNAPSHOT, SNAPSHOT, csrf=False, **kwargs)
+        valid = form.validate()
+        return form, valid, str(form.inputs()) + str(form.options())
+
+
+def good_fragmenstein_post(**changes: object) -> MultiDict:
+    values: dict[str, object] = {
+        "inputs-fragments": SNAPSHOT[:2],
+        "inputs-protein": SNAPSHOT[0],
+        "options-count": "3",
+        "options-fragIdField": "_Name",
+    }
+    values.update(changes)
+    return MultiDict(
+        [(k, v) for k, vs in values.items() for v in (vs if isinstance(vs, list) else [vs])]
+    )
+
+
+def test_fields_widgets_and_defaults(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    with flask_app.test_request_context():
+        form = build_launch_form(fragmenstein, SNAPSHOT, SNAPSHOT)
+        inputs, options = form.inputs.form, form.options.form
+        assert list(inputs._fields) == ["fragments", "protein"]
+        # Hidden fixed options are not in the form at all; order follows the schema.
+        assert list(options._fields) == ["count", "keepHydrogens", "fragIdField", "outfile"]
+
+        assert inputs.fragments.type == "MultiCheckboxField"
+        assert [value for value, _ in inputs.fragments.choices] == SNAPSHOT
+        assert inputs.fragments.description == "Choose between 2 and 20 fragments"
+        assert inputs.protein.type == "SelectField"
+        assert [value for value, _ in inputs.protein.choices] == ["", *SNAPSHOT]
+
+        assert options.count.type == "IntegerField"
+        assert options.count.data == 1
+        assert options.count.label.text == "Number of molecules to generate"
+        assert "Must be between 1 and 100" in options.count.description
+        assert options.keepHydrogens.type == "BooleanField"
+        assert options.keepHydrogens.data is False
+        assert options.fragIdField.data == "_Name"
+
+        html = str(form.inputs()) + str(form.options())
+        assert html.count('type="checkbox" value="Mac1-') == len(SNAPSHOT)
+        assert 'name="options-count" type="number" value="1"' in html
+        # Bounds are the server's to check: the browser must let an invalid count through.
+        assert "min=" not in html and "max=" not in html and " required" not in html
+        assert 'name="csrf_token"' in str(form.csrf_token())
+
+
+def test_fixed_option_is_read_only_and_what_the_browser_sends_is_ignored(
+    flask_app: Flask, fragmenstein: JobSchema
+) -> None:
+    data = good_fragmenstein_post(**{"options-outfile": "../../etc/passwd.sdf"})
+    form, valid, html = post(flask_app, fragmenstein, data)
+    assert valid, form.errors
+    outfile = form.options.outfile
+    assert outfile.render_kw["readonly"] is True
+    assert outfile.data == "<job directory>/merged.sdf"
+    assert "readonly" in str(outfile()) and "passwd" not in html
+
+    inputs, options = form_submission(form)
+    assert "outfile" not in options
+    resolved = resolve_options(
+        fragmenstein, options, LaunchContext("alice", "fragalysis-jobs/alice/1", "Mac1", "P")
+    )
+    assert resolved["outfile"] == "fragalysis-jobs/alice/1/merged.sdf"
+
+
+def test_a_valid_submission_gives_typed_inputs_and_options(
+    flask_app: Flask, fragmenstein: JobSchema
+) -> None:
+    form, valid, _ = post(
+        flask_app, fragmenstein, good_fragmenstein_post(**{"options-keepHydrogens": "y"})
+    )
+    assert valid, form.errors
+    inputs, options = form_submission(form)
+    assert inputs == {"fragments": SNAPSHOT[:2], "protein": SNAPSHOT[0]}
+    assert options == {"count": 3, "keepHydrogens": True, "fragIdField": "_Name"}
+
+
+def test_invalid_count_shows_its_message_inline(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    form, valid, html = post(
+        flask_app, fragmenstein, good_fragmenstein_post(**{"options-count": "0"})
+    )
+    assert not valid
+    assert form.errors == {"options": {"count": ["Must be between 1 and 100"]}}
+    # The user's value is kept for correction.
+    assert 'name="options-count" type="number" value="0"' in html
+
+    form, valid, _ = post(
+        flask_app, fragmenstein, good_fragmenstein_post(**{"options-count": "many"})
+    )
+    assert not valid
+    assert form.options.count.errors == ["Not a valid integer value."]
+
+
+def test_fragment_count_and_snapshot_membership(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    form, valid, _ = post(
+        flask_app, fragmenstein, good_fragmenstein_post(**{"inputs-fragments": [SNAPSHOT[0]]})
+    )
+    assert not valid
+    assert form.inputs.fragments.errors == ["Choose between 2 and 20 fragments (1 chosen)"]
+
+    form, valid, _ = post(
+        flask_app,
+        fragmenstein,
+        good_fragmenstein_post(
+            **{"inputs-fragments": [SNAPSHOT[0], "Other-x9999_A"], "inputs-protein": "Nope"}
+        ),
+    )
+    assert not valid
+    assert form.inputs.fragments.errors == ["Not in this snapshot: Other-x9999_A"]
+    assert form.inputs.protein.errors == ["Not in this snapshot: Nope"]
+
+
+def test_a_protein_must_be_chosen(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    form, valid, _ = post(flask_app, fragmenstein, good_fragmenstein_post(**{"inputs-protein": ""}))
+    assert not valid
+    assert form.inputs.protein.errors == ["Choose a protein"]
+
+
+def test_enum_is_a_select_and_rejects_other_values(flask_app: Flask, rdkit: JobSchema) -> None:
+    data = MultiDict(
+        [
+            ("inputs-inputFile", SNAPSHOT[0]),
+            ("options-numConformers", "5"),
+            ("options-method", "UFF"),
+            ("options-randomSeed", "42"),
+        ]
+    )
+    form, valid, html = post(flask_app, rdkit, data)
+    assert form.options.method.type == "SelectField"
+    assert [value for value, _ in form.options.method.choices] == ["ETKDGv3", "ETKDGv2", "ETKDG"]
+    assert not valid
+    assert form.options.method.errors == ["Not a valid choice."]
+
+
+def test_required_option_left_empty(flask_app: Flask, rdkit: JobSchema) -> None:
+    data = MultiDict(
+        [
+            ("inputs-inputFile", SNAPSHOT[0]),
+            ("options-numConformers", ""),
+            ("options-method", "ETKDG"),
+            ("options-randomSeed", "42"),
+        ]
+    )
+    form, valid, _ = post(flask_app, rdkit, data)
+    assert not valid
+    assert form.options.numConformers.errors == ["This option is required"]
+
+
+def test_optional_empty_string_option_is_left_to_its_default(
+    flask_app: Flask, rdkit: JobSchema
+) -> None:
+    data = MultiDict(
+        [
+            ("inputs-inputFile", SNAPSHOT[0]),
+            ("options-numConformers", "7"),
+            ("options-method", "ETKDG"),
+            ("options-randomSeed", "-1"),
+            ("options-idField", ""),
+        ]
+    )
+    form, valid, _ = post(flask_app, rdkit, data)
+    assert valid, form.errors
+    _, options = form_submission(form)
+    assert options == {
+        "numConformers": 7,
+        "method": "ETKDG",
+        "minimize": False,
+        "keepHydrogens": False,
+        "randomSeed": -1,
+    }
+
+
+def test_starting_values_for_run_again(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    previous = {"fragments": SNAPSHOT[1:], "protein": SNAPSHOT[2], "count": 7, "outfile": "x.sdf"}
+    with flask_app.test_request_context():
+        form = build_launch_form(fragmenstein, SNAPSHOT, SNAPSHOT, data=previous)
+        assert form.inputs.fragments.data == SNAPSHOT[1:]
+        assert form.inputs.protein.data == SNAPSHOT[2]
+        assert form.options.count.data == 7
+        assert form.options.fragIdField.data == "_Name"
+        assert form.options.outfile.data == "<job directory>/merged.sdf"
+
+
+def test_a_new_class_per_call(flask_app: Flask, fragmenstein: JobSchema, rdkit: JobSchema) -> None:
+    with flask_app.test_request_context():
+        first = build_launch_form(fragmenstein, SNAPSHOT, SNAPSHOT)
+        second = build_launch_form(fragmenstein, SNAPSHOT[:1], SNAPSHOT[:1])
+        other = build_launch_form(rdkit, SNAPSHOT, SNAPSHOT)
+    assert type(first) is not type(second)
+    assert len(first.inputs.fragments.choices) == 3
+    assert len(second.inputs.fragments.choices) == 1
+    assert "count" not in other.options.form._fields
+
+
+def test_server_errors_attach_to_their_fields(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    with flask_app.test_request_context():
+        form = build_launch_form(fragmenstein, SNAPSHOT, SNAPSHOT)
+        errors = validate_options(fragmenstein, {"count": "3", "smilesFieldName": 1})
+        attach_errors(form, {**errors, "protein": "Not in this snapshot: X"})
+        assert form.options.count.errors == ['Must be an integer, not "3"']
+        assert form.inputs.protein.errors == ["Not in this snapshot: X"]
+        assert "smilesFieldName: Must be a string, not 1" in form.form_errors
+
+
+def test_number_pattern_and_array_options(flask_app: Flask, tmp_path: Path) -> None:
+    document = {
+        "collection": "demo",
+        "job": "demo",
+        "version": "1",
+        "title": "Demo",
+        "inputs": {"molecules": {"from": "lhs-fragments", "format": "chemical/x-mdl-molfile"}},
+        "options": {
+            "type": "object",
+            "properties": {
+                "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
+                "prefix": {"type": "string", "pattern": "^[A-Z]+$", "default": "AB"},
+                "weights": {"type": "array", "items": {"type": "integer"}, "default": [1, 2]},
+                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b", "c"]}},
+            },
+        },
+    }
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(document))
+    schema = load_job_schemas(tmp_path)["demo"]
+    with flask_app.test_request_context():
+        fresh = build_launch_form(schema, SNAPSHOT, SNAPSHOT)
+        assert fresh.options.threshold.type == "DecimalField"
+        assert fresh.options.weights.type == "ListField"
+        assert fresh.options.weights._value() == "1\n2"
+        assert fresh.options.tags.type == "MultiCheckboxField"
+
+    good = MultiDict(
+        [
+            ("inputs-molecules", SNAPSHOT[0]),
+            ("options-threshold", "0.25"),
+            ("options-prefix", "XYZ"),
+            ("options-weights", "3\n4\n"),
+            ("options-tags", "a"),
+            ("options-tags", "c"),
+        ]
+    )
+    form, valid, _ = post(flask_app, schema, good)
+    assert valid, form.errors
+    _, options = form_submission(form)
+    assert options == {"threshold": 0.25, "prefix": "XYZ", "weights": [3, 4], "tags": ["a", "c"]}
+    assert validate_options(schema, options) == {}
+
+    bad = MultiDict(
+        [
+            ("inputs-molecules", SNAPSHOT[0]),
+            ("options-threshold", "1.5"),
+            ("options-prefix", "xyz"),
+            ("options-weights", "3\nfour"),
+        ]
+    )
+    form, valid, _ = post(flask_app, schema, bad)
+    assert not valid
+    assert form.options.threshold.errors == ["Must be between 0 and 1"]
+    assert form.options.prefix.errors == ["Must match the pattern ^[A-Z]+$"]
+    assert form.options.weights.errors == ["Line 2: 'four' is not a whole number"]
