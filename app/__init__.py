@@ -29,18 +29,33 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    from app.launcher import load_job_schemas
+
+    # A bad job_schemas file stops start-up, naming the file, the path in it and why
+    app.extensions["job_schemas"] = load_job_schemas(Path(app.config["JOB_SCHEMAS_DIR"]))
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
 
     from app import auth_hooks, cli, htmx
-    from app.views import admin, api, auth, health, snapshots, targets, transfers
+    from app.views import (
+        admin,
+        api,
+        auth,
+        computed_sets,
+        health,
+        jobs,
+        snapshots,
+        targets,
+        transfers,
+    )
 
     auth_hooks.init_app(app)
     htmx.init_app(app)
-    for blueprint in (auth.bp, targets.bp, snapshots.bp, transfers.bp, api.bp, health.bp,
-                      admin.bp):
+    for blueprint in (auth.bp, targets.bp, snapshots.bp, transfers.bp, jobs.bp, api.bp,
+                      health.bp, admin.bp, computed_sets.bp):
         app.register_blueprint(blueprint)
     cli.register(app)
 

@@ -123,3 +123,83 @@ def admin_or_404() -> None:
     """Admin pages do not exist for anyone else."""
     if not (current_user.is_authenticated and current_user.is_admin):
         abort(404)
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+def can_view_job(job, user: User | None = None) -> bool:
+    """Whoever may see the target may follow its jobs."""
+    return can_view_target(job.target, user)
+
+
+def can_act_on_job(job, user: User | None = None) -> bool:
+    """Cancel, re-run as the same row, describe: the job's owner or an admin."""
+    user = user if user is not None else current_user
+    return bool(getattr(user, "is_authenticated", False)) and (
+        user.is_admin or job.user_id == user.id)
+
+
+def visible_jobs(user: User | None = None) -> Select:
+    from app.models import JobRequest
+
+    user = user if user is not None else current_user
+    stmt = select(JobRequest)
+    if user.is_admin:
+        return stmt
+    return stmt.join(Target, JobRequest.target_id == Target.id).where(
+        Target.project_id.in_(visible_project_ids(user)))
+
+
+def job_or_404(job_id: int, act: bool = False):
+    """Load a job the caller may see (404 otherwise); ``act``: and may act on (403)."""
+    from app.models import JobRequest
+
+    job = db.session.get(JobRequest, job_id)
+    if job is None or not can_view_job(job):
+        abort(404)
+    if act and not can_act_on_job(job):
+        abort(403)
+    return job
+
+
+# --- computed sets ---------------------------------------------------------------------
+
+def can_view_computed_set(cset, user: User | None = None) -> bool:
+    """A set is visible to whoever can see its target (own, others' and anonymous sets)."""
+    return can_view_target(cset.target, user)
+
+
+def can_delete_computed_set(cset, user: User | None = None) -> bool:
+    """Owner or admin; an anonymous set (no owner) only an admin. Replace follows the same."""
+    user = user if user is not None else current_user
+    if not can_view_computed_set(cset, user):
+        return False
+    return user.is_admin or (cset.owner_id is not None and cset.owner_id == user.id)
+
+
+can_replace_computed_set = can_delete_computed_set
+
+
+def visible_computed_sets(user: User | None = None) -> Select:
+    """A select of the computed sets whose targets the user may see."""
+    from app.models import ComputedSet
+
+    user = user if user is not None else current_user
+    stmt = select(ComputedSet).join(Target, ComputedSet.target_id == Target.id)
+    if not getattr(user, "is_authenticated", False):
+        return stmt.where(False)
+    if user.is_admin:
+        return stmt
+    return stmt.where(Target.project_id.in_(visible_project_ids(user)))
+
+
+def computed_set_or_404(name: str, delete: bool = False):
+    """Load a set the caller may see (404 otherwise); ``delete``: and may delete (403)."""
+    from app.models import ComputedSet
+
+    cset = db.session.scalar(select(ComputedSet).where(ComputedSet.name == name))
+    if cset is None or not can_view_computed_set(cset):
+        abort(404)
+    if delete and not can_delete_computed_set(cset):
+        abort(403)
+    return cset

@@ -101,6 +101,7 @@ def from_environment() -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         # CSRF is checked in one before_request hook so bearer-token API calls can skip it
         "WTF_CSRF_CHECK_DEFAULT": False,
+        "JOB_SCHEMAS_DIR": env.get("JOB_SCHEMAS_DIR", str(PROJECT_ROOT / "job_schemas")),
         "PROTEINS_PER_PAGE": int(env.get("PROTEINS_PER_PAGE", "50")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "64")) * 1024 * 1024,
     }

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
@@ -163,10 +163,55 @@ def app(migrated, database_url, redis_url, tmp_path):
     )
     with app.app_context():
         _empty_tables(migrated)
+    bodies = collect_responses(app)
     yield app
     with app.app_context():
+        assert_no_callback_secret_leaked(bodies + [caplog_text(app)])
         db.session.remove()
         db.engine.dispose()
+
+
+def collect_responses(app) -> list[str]:
+    """Every response body the app sends during the test (for the secret scan)."""
+    from flask import request_finished
+
+    bodies: list[str] = []
+
+    def keep(sender, response, **extra):
+        if not response.direct_passthrough:
+            bodies.append(response.get_data(as_text=True))
+        bodies.append(str(response.headers))
+
+    request_finished.connect(keep, app, weak=False)
+    return bodies
+
+
+def caplog_text(app) -> str:
+    return app.extensions.get("test_log_text", lambda: "")()
+
+
+def assert_no_callback_secret_leaked(texts: list[str]) -> None:
+    """No page, API answer or log line may contain a job's callback secret."""
+    from app.launches import callback_secret
+    from app.models import JobRequest
+
+    secrets = [callback_secret(nonce) for nonce in db.session.scalars(
+        select(JobRequest.callback_nonce))]
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text, "a callback secret leaked into a response or log"
+
+
+@pytest.fixture(autouse=True)
+def capture_logs(request, caplog):
+    """Keep every log line (DEBUG and up) of the test for the secret scan."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        app.extensions["test_log_text"] = lambda: caplog.text
+    yield
 
 
 @pytest.fixture

@@ -1,5 +1,12 @@
 """SQLAlchemy models, one module per area."""
 
+from app.models.audit import AuditEvent
+from app.models.computed_sets import (
+    ComputedMolecule,
+    ComputedSet,
+    computed_molecule_inspirations,
+)
+from app.models.jobs import JobEvent, JobRequest
 from app.models.snapshots import Snapshot, snapshot_proteins
 from app.models.targets import Protein, Target
 from app.models.transfers import JobFileTransfer, SquonkFile
@@ -7,13 +14,19 @@ from app.models.users import ApiToken, Project, User, project_members
 
 __all__ = [
     "ApiToken",
+    "AuditEvent",
+    "ComputedMolecule",
+    "ComputedSet",
+    "JobEvent",
     "JobFileTransfer",
+    "JobRequest",
     "SquonkFile",
     "Project",
     "Protein",
     "Snapshot",
     "Target",
     "User",
+    "computed_molecule_inspirations",
     "project_members",
     "snapshot_proteins",
 ]

@@ -33,6 +33,7 @@ def create(title: str):
 @bp.get("/snapshots/<int:snapshot_id>/")
 def detail(snapshot_id: int):
     """A snapshot and its selection."""
+    from app.launches import job_schemas
     from app.views.transfers import latest_transfer
 
     snapshot = snapshot_or_404(snapshot_id)
@@ -41,4 +42,5 @@ def detail(snapshot_id: int):
         snapshot=snapshot,
         target=snapshot.target,
         transfer=latest_transfer(snapshot.id),
+        job_schemas=job_schemas(),
     )

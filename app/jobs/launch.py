@@ -1,0 +1,88 @@
+"""The RQ task that starts a JobRequest on Squonk2 (dry run, then start)."""
+
+from __future__ import annotations
+
+import logging
+
+from app import job_status as states
+from app.extensions import db
+from app.jobs import squonk
+from app.launches import callback_url
+from app.models import JobRequest
+from app.models.base import utcnow
+from app.squonk import SquonkPermanentError, SquonkTransientError
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = ("Squonk2 could not be reached, so the job was not started. "
+               "Try again in a few minutes; if it keeps failing, tell your administrator.")
+
+
+def _instance_name(job: JobRequest) -> str:
+    # Squonk2: 2-80 characters of letters, digits, '-_. ', not starting or ending with ' '
+    return f"fragalysis {job.job_key} {job.id}"[:80]
+
+
+def specification(job: JobRequest) -> dict:
+    return {"collection": job.squonk_collection, "job": job.squonk_job,
+            "version": job.squonk_version, "variables": job.specification}
+
+
+def launch_job(job_id: int) -> str:
+    """Start the job unless it already was: never a second instance for one row."""
+    job = db.session.get(JobRequest, job_id)
+    if job is None:
+        return "missing"
+    if job.job_status != states.OPEN or job.squonk_instance_id:
+        return job.job_status
+    client = squonk()
+    try:
+        # A worker that died after Squonk2 started the instance left no id on the row: the
+        # callback context (unique per row) finds that instance instead of starting another.
+        found = client.find_instance(job.callback_context)
+        if found:
+            instance_id, task_id = found
+            info = {"adopted": True}
+        else:
+            spec = specification(job)
+            url = callback_url(job)
+            dry = client.dry_run(job.squonk_project, _instance_name(job), spec, url,
+                                 job.callback_context)
+            started = client.start_job(job.squonk_project, _instance_name(job), spec, url,
+                                       job.callback_context)
+            instance_id, task_id = started["instance_id"], started["task_id"]
+            info = {"command": started.get("command") or dry.get("command")}
+    except SquonkPermanentError as exc:
+        db.session.rollback()
+        fail(job, f"Squonk2 refused to start the job: {exc}")
+        return states.FAILURE
+    except SquonkTransientError:
+        db.session.rollback()
+        raise  # RQ retries with backoff; the failure callback speaks after the last try
+
+    job.squonk_instance_id, job.squonk_task_id = instance_id, task_id
+    job.squonk_job_info = {**info, "instance_id": instance_id, "task_id": task_id,
+                           "project_id": job.squonk_project, "job_dir": job.job_dir}
+    job.launched = job.last_heard = utcnow()
+    states.apply_transition(job, states.PENDING, "system",
+                            message=f"started on Squonk2 as {instance_id}")
+    db.session.commit()
+    return job.job_status
+
+
+def fail(job: JobRequest, message: str) -> None:
+    states.apply_transition(job, states.FAILURE, "system", message=message)
+    job.message = message
+    db.session.commit()
+
+
+def launch_attempt_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback (after every failed attempt): on the last one, say so."""
+    if job.retries_left:
+        return
+    row = db.session.get(JobRequest, job.args[0])
+    if row is None or row.job_status != states.OPEN:
+        return
+    db.session.rollback()
+    fail(row, UNREACHABLE if issubclass(exc_type, SquonkTransientError) else
+         f"The launch stopped unexpectedly ({exc_type.__name__}); please try again.")

@@ -1,0 +1,89 @@
+"""Job requests launched on Squonk2 and their history of status changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import utcnow
+from app.models.snapshots import Snapshot
+from app.models.targets import Target
+from app.models.users import Project, User
+
+
+class JobRequest(db.Model):
+    __tablename__ = "job_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # the job_schemas file it was launched from, e.g. fragmenstein-combine
+    job_key: Mapped[str] = mapped_column(String(100))
+    squonk_collection: Mapped[str] = mapped_column(String(100))
+    squonk_job: Mapped[str] = mapped_column(String(100))
+    squonk_version: Mapped[str] = mapped_column(String(40))
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"),
+                                             index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"),
+                                           index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
+                                                index=True)
+    squonk_project: Mapped[str] = mapped_column(String(80))
+    inputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)  # after defaults and overrides
+    specification: Mapped[dict] = mapped_column(JSON, default=dict)  # Squonk2 variables
+    job_dir: Mapped[str | None] = mapped_column(String(300))
+    job_status: Mapped[str] = mapped_column(String(16), default="OPEN", index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    # The callback URL's secret is HMAC(SECRET_KEY, nonce): the database holds the nonce and
+    # the secret's SHA-256, so a copy of the database alone cannot forge callbacks.
+    callback_nonce: Mapped[str] = mapped_column(String(64))
+    callback_secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    callback_context: Mapped[str] = mapped_column(String(64), unique=True)
+    squonk_instance_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    squonk_task_id: Mapped[str | None] = mapped_column(String(80))
+    squonk_job_info: Mapped[dict | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)  # why it failed, in plain words
+    user_summary: Mapped[str | None] = mapped_column(String(200))
+    user_description: Mapped[str | None] = mapped_column(Text)
+    computed_set_id: Mapped[int | None] = mapped_column(Integer)
+    rq_job_id: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                              index=True)
+    launched: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Last time Squonk2 told us anything (callback or poll): the reconciler's clock
+    last_heard: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    snapshot: Mapped[Snapshot] = relationship()
+    target: Mapped[Target] = relationship()
+    project: Mapped[Project] = relationship()
+    user: Mapped[User | None] = relationship()
+    events: Mapped[list[JobEvent]] = relationship(
+        back_populates="job", order_by="JobEvent.id", cascade="all, delete-orphan")
+
+    def __repr__(self) -> str:
+        return f"<JobRequest {self.id} {self.job_key} {self.job_status}>"
+
+
+class JobEvent(db.Model):
+    """One accepted change of a job's status (or a note about it): the job's history."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_request_id: Mapped[int] = mapped_column(
+        ForeignKey("job_requests.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # callback, poll, user, system
+    message: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    recorded: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    job: Mapped[JobRequest] = relationship(back_populates="events")
