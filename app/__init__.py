@@ -25,6 +25,9 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    from app import log_redaction
+
+    log_redaction.install()
     app.config.update(from_environment())
     if config:
         app.config.update(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, redirect, request, url_for
+from flask import Flask, current_app, g, jsonify, redirect, request, url_for
 
 from app import htmx
 from app.access import is_public_endpoint, require_login_for_request
@@ -69,6 +69,7 @@ def init_app(app: Flask) -> None:
             request.method in UNSAFE_METHODS
             and not is_public_endpoint(request.endpoint)
             and not g.get("bearer_authenticated")
+            and current_app.config.get("WTF_CSRF_ENABLED", True)
         ):
             csrf.protect()
         return None

@@ -10,7 +10,6 @@ embedded SQLite otherwise). Loads the demo data first (idempotent).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ def main() -> None:
     from app.demo import load_demo_targets
     from app.extensions import db
     from app.models import User
+    from bench._common import bench_database_url
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     config = {
@@ -44,8 +44,7 @@ def main() -> None:
         "PROTEINS_PER_PAGE": args.per_page,
         "WTF_CSRF_ENABLED": False,
     }
-    if not os.environ.get("DATABASE_URL"):
-        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{workdir / 'bench.db'}"
+    config["SQLALCHEMY_DATABASE_URI"] = bench_database_url(workdir)
     app = create_app(config)
     with app.app_context():
         upgrade()

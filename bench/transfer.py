@@ -40,6 +40,7 @@ def main() -> None:
     from app.loader import load_target
     from app.models import JobFileTransfer, Snapshot, Target, User
     from app.transfers import file_plan, request_transfer
+    from bench._common import bench_database_url
     from tests.squonk_server import squonk_server
 
     work = Path(tempfile.mkdtemp(prefix="bench-transfer-"))
@@ -57,8 +58,7 @@ def main() -> None:
             "SQUONK2_EMBEDDED": True,
             "QUEUE_NAME": f"bench-{uuid.uuid4().hex[:6]}",
         }
-        if not os.environ.get("DATABASE_URL"):
-            config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{work / 'bench.db'}"
+        config["SQLALCHEMY_DATABASE_URI"] = bench_database_url(work)
         if not os.environ.get("REDIS_URL"):
             config["REDIS_URL"] = "redis://127.0.0.1:6379/0"
         app = create_app(config)

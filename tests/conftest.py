@@ -198,8 +198,8 @@ def assert_no_callback_secret_leaked(texts: list[str]) -> None:
     secrets = [callback_secret(nonce) for nonce in db.session.scalars(
         select(JobRequest.callback_nonce))]
     for secret in secrets:
-        for text in texts:
-            assert secret not in text, "a callback secret leaked into a response or log"
+        for body in texts:
+            assert secret not in body, "a callback secret leaked into a response or log"
 
 
 @pytest.fixture(autouse=True)
