@@ -1,18 +1,24 @@
-"""The RQ worker: builds the app once (before forking work horses) and serves our queue.
+"""The RQ worker: builds the app once (before forking work horses) and serves our queue;
+a child process runs RQ's cron scheduler, which queues the reconciler periodically.
 
-Run as ``python worker.py``; ``--burst`` drains the queue and exits (tests, one-off runs).
+Run as ``python worker.py``; ``--burst`` drains the queue and exits (tests, one-off runs);
+``--no-cron`` leaves the periodic reconciler to another worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
+import os
 
 from rq import Worker
-from rq.serializers import JSONSerializer
+from rq.cron import CronScheduler
 
 from app import create_app
 from app.extensions import queue, redis_connection
+
+log = logging.getLogger("worker")
 
 
 class JobIdFilter(logging.Filter):
@@ -26,22 +32,46 @@ class JobIdFilter(logging.Filter):
         return True
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
-    args = parser.parse_args(argv)
-
+def setup_logging() -> None:
     handler = logging.StreamHandler()
     handler.addFilter(JobIdFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(rq_job)s] %(name)s: %(message)s")
-    )
+        logging.Formatter("%(asctime)s %(levelname)s [%(rq_job)s] %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def run_cron() -> None:
+    """RQ's cron scheduler: queue the reconciler every RECONCILE_INTERVAL seconds."""
+    from app.jobs.reconcile import reconcile
 
     app = create_app()
     with app.app_context():
-        worker = Worker([queue()], connection=redis_connection(), serializer=JSONSerializer)
-        worker.work(burst=args.burst, with_scheduler=True)
+        scheduler = CronScheduler(connection=redis_connection(), name=f"launcher-{os.getpid()}")
+        scheduler.register(reconcile, queue_name=app.config["QUEUE_NAME"],
+                           interval=app.config["RECONCILE_INTERVAL"], job_timeout=600)
+        scheduler.start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    parser.add_argument("--no-cron", action="store_true", help="do not run the reconciler")
+    args = parser.parse_args(argv)
+    setup_logging()
+
+    cron = None
+    if not args.burst and not args.no_cron and os.environ.get("RECONCILE_CRON", "1") != "0":
+        cron = multiprocessing.get_context("fork").Process(target=run_cron, name="cron",
+                                                           daemon=True)
+        cron.start()
+    app = create_app()
+    try:
+        with app.app_context():
+            worker = Worker([queue()], connection=redis_connection())
+            worker.work(burst=args.burst, with_scheduler=True)
+    finally:
+        if cron is not None and cron.is_alive():
+            cron.terminate()
 
 
 if __name__ == "__main__":

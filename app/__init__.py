@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
         admin,
         api,
         auth,
+        callbacks,
         computed_sets,
         health,
         jobs,
@@ -58,7 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     auth_hooks.init_app(app)
     htmx.init_app(app)
     for blueprint in (auth.bp, targets.bp, snapshots.bp, transfers.bp, jobs.bp, api.bp,
-                      health.bp, admin.bp, computed_sets.bp):
+                      health.bp, admin.bp, computed_sets.bp, callbacks.bp):
         app.register_blueprint(blueprint)
     cli.register(app)
 
@@ -85,6 +86,17 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+    @app.template_filter("elapsed")
+    def elapsed(job) -> str:
+        """How long a job has run (or ran): from its start, or its request, to now or its end."""
+        from app.models.base import as_utc, utcnow
+
+        start = as_utc(job.started or job.launched or job.created)
+        end = as_utc(job.finished) if job.finished else utcnow()
+        seconds = max(0, int((end - start).total_seconds()))
+        hours, rest = divmod(seconds, 3600)
+        return (f"{hours}h " if hours else "") + f"{rest // 60}m {rest % 60:02d}s"
 
     register_error_handlers(app)
     return app

@@ -101,6 +101,11 @@ def from_environment() -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         # CSRF is checked in one before_request hook so bearer-token API calls can skip it
         "WTF_CSRF_CHECK_DEFAULT": False,
+        # Squonk2 callbacks accepted per client address per minute (0: no limit)
+        "CALLBACK_RATE_LIMIT": int(env.get("CALLBACK_RATE_LIMIT", "600")),
+        # The reconciler: how often it runs, and how long a job may be silent before it asks
+        "RECONCILE_INTERVAL": int(env.get("RECONCILE_INTERVAL", "60")),
+        "RECONCILE_QUIET_SECONDS": int(env.get("RECONCILE_QUIET_SECONDS", "120")),
         "JOB_SCHEMAS_DIR": env.get("JOB_SCHEMAS_DIR", str(PROJECT_ROOT / "job_schemas")),
         "PROTEINS_PER_PAGE": int(env.get("PROTEINS_PER_PAGE", "50")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "64")) * 1024 * 1024,

@@ -9,7 +9,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 from rq import Queue
-from rq.serializers import JSONSerializer
 from sqlalchemy import MetaData
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL
@@ -40,7 +39,8 @@ def redis_connection() -> Redis:
 
 
 def queue() -> Queue:
-    """The RQ queue our tasks go to (JSON-serialised: tasks take ids, never objects)."""
+    """The RQ queue our tasks go to. RQ's default serializer: its cron scheduler (the
+    reconciler) enqueues with it, and our tasks take ids only, never objects."""
     return Queue(
-        current_app.config["QUEUE_NAME"], connection=redis_connection(), serializer=JSONSerializer
+        current_app.config["QUEUE_NAME"], connection=redis_connection()
     )

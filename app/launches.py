@@ -37,6 +37,7 @@ from app.launcher import (
     validate_options,
 )
 from app.launcher.format import SOURCE_FRAGMENTS
+from app.metrics import count_launch
 from app.models import JobRequest, Snapshot, User
 from app.models.base import utcnow
 from app.transfers import fresh_transfer, project_file
@@ -189,6 +190,7 @@ def launch(request: LaunchRequest) -> JobRequest:
     states.record_event(job, "user", f"requested by {request.user.username}")
     db.session.commit()
     enqueue_launch(job)
+    count_launch()
     log.info("job %s (%s) requested by %s", job.id, schema.key, request.user.username)
     return job
 
@@ -203,3 +205,28 @@ def enqueue_launch(job: JobRequest) -> None:
     )
     job.rq_job_id = rq_job.id
     db.session.commit()
+
+
+# --- acting on a job ---------------------------------------------------------------------
+
+class CancelRefused(Exception):
+    """The job cannot be cancelled (already finished, or Squonk2 refused)."""
+
+
+def cancel(job: JobRequest, user: User) -> None:
+    """Stop a queued or running job: Squonk2 deletes the instance, the job is REVOKED."""
+    from app.jobs import squonk
+    from app.squonk import SquonkError
+
+    if job.job_status not in states.RUNNING and job.job_status != states.OPEN:
+        raise CancelRefused(f"The job has already finished ({job.job_status}).")
+    if job.squonk_instance_id:
+        try:
+            squonk().delete_instance(job.squonk_instance_id)
+        except SquonkError as exc:
+            if exc.status != 404:  # already gone in Squonk2 is as good as stopped
+                raise CancelRefused(f"Squonk2 could not stop the job: {exc}") from exc
+    states.apply_transition(job, states.REVOKED, "user",
+                            message=f"cancelled by {user.username}")
+    db.session.commit()
+    log.info("job %s cancelled by %s", job.id, user.username)

@@ -30,7 +30,6 @@ def main() -> None:
 
     from flask_migrate import upgrade
     from rq import SimpleWorker
-    from rq.serializers import JSONSerializer
     from sqlalchemy import select
 
     from app import create_app
@@ -82,7 +81,7 @@ def main() -> None:
                 db.session.add(snapshot)
                 db.session.commit()
                 worker = SimpleWorker(
-                    [queue()], connection=redis_connection(), serializer=JSONSerializer
+                    [queue()], connection=redis_connection()
                 )
 
                 started = time.perf_counter()

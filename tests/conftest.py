@@ -414,12 +414,11 @@ def squonk(app, shared_squonk):
 def run_worker(app) -> None:
     """Drain the app's queue with a real RQ worker in this process (burst mode)."""
     from rq import SimpleWorker
-    from rq.serializers import JSONSerializer
 
     from app.extensions import queue, redis_connection
 
     with app.app_context():
-        worker = SimpleWorker([queue()], connection=redis_connection(), serializer=JSONSerializer)
+        worker = SimpleWorker([queue()], connection=redis_connection())
         worker.work(burst=True, with_scheduler=False)
         db.session.remove()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm.exc import StaleDataError
+
 from app import job_status as states
 from app.extensions import db
 from app.jobs import squonk
@@ -33,7 +35,7 @@ def launch_job(job_id: int) -> str:
     job = db.session.get(JobRequest, job_id)
     if job is None:
         return "missing"
-    if job.job_status != states.OPEN or job.squonk_instance_id:
+    if job.squonk_instance_id or job.job_status in (states.REVOKED, states.FAILURE):
         return job.job_status
     client = squonk()
     try:
@@ -60,14 +62,26 @@ def launch_job(job_id: int) -> str:
         db.session.rollback()
         raise  # RQ retries with backoff; the failure callback speaks after the last try
 
-    job.squonk_instance_id, job.squonk_task_id = instance_id, task_id
-    job.squonk_job_info = {**info, "instance_id": instance_id, "task_id": task_id,
-                           "project_id": job.squonk_project, "job_dir": job.job_dir}
-    job.launched = job.last_heard = utcnow()
-    states.apply_transition(job, states.PENDING, "system",
-                            message=f"started on Squonk2 as {instance_id}")
-    db.session.commit()
-    return job.job_status
+    return record_launch(job_id, instance_id, task_id, info)
+
+
+def record_launch(job_id: int, instance_id: str, task_id: str, info: dict) -> str:
+    """Store what Squonk2 answered. A callback may have moved the row meanwhile (the
+    instance can report STARTED before we get here): then read it again and re-apply."""
+    for _ in range(5):
+        job = db.session.get(JobRequest, job_id)
+        job.squonk_instance_id, job.squonk_task_id = instance_id, task_id
+        job.squonk_job_info = {**info, "instance_id": instance_id, "task_id": task_id,
+                               "project_id": job.squonk_project, "job_dir": job.job_dir}
+        job.launched = job.last_heard = utcnow()
+        states.apply_transition(job, states.PENDING, "system",
+                                message=f"started on Squonk2 as {instance_id}")
+        try:
+            db.session.commit()
+            return job.job_status
+        except StaleDataError:
+            db.session.rollback()
+    raise RuntimeError(f"job {job_id}: could not record its launch")
 
 
 def fail(job: JobRequest, message: str) -> None:

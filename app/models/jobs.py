@@ -58,6 +58,11 @@ class JobRequest(db.Model):
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Last time Squonk2 told us anything (callback or poll): the reconciler's clock
     last_heard: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Optimistic concurrency: an update made from a stale read fails (StaleDataError) and
+    # is retried, so concurrent callbacks never overwrite each other, on any database
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     snapshot: Mapped[Snapshot] = relationship()
     target: Mapped[Target] = relationship()

@@ -194,6 +194,13 @@ def transfer(transfer_id: int):
 
 # --- jobs ----------------------------------------------------------------------------------
 
+def computed_set_name(set_id: int | None) -> str | None:
+    from app.models import ComputedSet
+
+    return db.session.scalar(select(ComputedSet.name).where(ComputedSet.id == set_id)) \
+        if set_id else None
+
+
 def job_json(job, events: bool = False) -> dict:
     """A job as the API shows it; never the callback secret (nor its hash or nonce)."""
     from app.views.jobs import squonk_task_url
@@ -211,7 +218,7 @@ def job_json(job, events: bool = False) -> dict:
         "squonk_instance_id": job.squonk_instance_id,
         "squonk_task_id": job.squonk_task_id,
         "squonk_url": squonk_task_url(job),
-        "computed_set": getattr(job, "computed_set_name", None),
+        "computed_set": computed_set_name(job.computed_set_id),
         "message": job.message,
         "summary": job.user_summary,
         "created": iso(job.created),
@@ -430,3 +437,33 @@ def download_compound_set(name: str):
     from app.views.computed_sets import send_sdf
 
     return send_sdf(computed_set_or_404(name))
+
+
+@bp.delete("/job_request/<int:job_id>/")
+def cancel_job_request(job_id: int):
+    """Cancel a queued or running job (owner or admin: 403 for others who may see it)."""
+    from app.access import job_or_404
+    from app.launches import CancelRefused, cancel
+
+    job = job_or_404(job_id, act=True)
+    try:
+        cancel(job, current_user)
+    except CancelRefused as exc:
+        return jsonify({"error": str(exc)}), 409
+    return jsonify(job_json(job, events=True))
+
+
+@bp.post("/job_status/")
+def job_status_bulk():
+    """``{"ids": [..]}`` -> ``{"<id>": "<status>"}`` for the jobs the caller may see."""
+    from app.access import visible_jobs
+    from app.models import JobRequest
+
+    ids = json_body().get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                            for i in ids) or len(ids) > 1000:
+        return jsonify({"error": "ids must be a list of at most 1000 job ids",
+                        "fields": {"ids": "a list of integers"}}), 400
+    rows = db.session.execute(visible_jobs().with_only_columns(
+        JobRequest.id, JobRequest.job_status).where(JobRequest.id.in_(ids))).all()
+    return jsonify({str(job_id): status for job_id, status in rows})

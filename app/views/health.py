@@ -57,3 +57,13 @@ def readyz():
     return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
         200 if ready else 503
     )
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics: jobs by status, launches, callbacks, durations, queues."""
+    from flask import Response
+
+    from app.metrics import render
+
+    return Response(render(), mimetype="text/plain; version=0.0.4")

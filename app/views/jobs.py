@@ -87,9 +87,27 @@ def create(snapshot_id: int):
 def detail(job_id: int):
     """A job: inputs, options, status and history."""
     job = job_or_404(job_id)
-    return render_template("jobs/detail.html", job=job,
-                           squonk_url=squonk_task_url(job),
-                           schema=job_schemas().get(job.job_key))
+    return render_template("jobs/detail.html", job=job, schema=job_schemas().get(job.job_key),
+                           **status_context(job))
+
+
+def status_context(job) -> dict:
+    """What the status panel shows besides the job: links and the actions allowed."""
+    from app.access import can_act_on_job
+    from app.job_status import SUCCESS
+    from app.results import imports_results
+
+    computed_set = None
+    if job.computed_set_id:
+        from app.extensions import db
+        from app.models import ComputedSet
+
+        computed_set = db.session.get(ComputedSet, job.computed_set_id)
+    can_act = can_act_on_job(job)
+    return {"squonk_url": squonk_task_url(job), "computed_set": computed_set,
+            "can_act": can_act,
+            "retry_import": can_act and job.job_status == SUCCESS and job.computed_set_id is None
+            and imports_results(job) and bool(job.message)}
 
 
 def squonk_task_url(job) -> str | None:
@@ -105,9 +123,136 @@ def status(job_id: int):
     from app.job_status import FINAL
 
     job = job_or_404(job_id)
-    response = Response(render_template("jobs/_status.html", job=job,
-                                        squonk_url=squonk_task_url(job)))
+    response = Response(render_template("jobs/_status.html", job=job, **status_context(job)))
     if job.job_status in FINAL and htmx.is_htmx_request():
         response.status_code = htmx.STOP_POLLING
     response.headers["Cache-Control"] = "no-store"
     return htmx.vary_on_htmx(response)
+
+
+# --- lists with one poll for the whole table ----------------------------------------------
+
+JOBS_PER_PAGE = 50
+
+
+def job_list(stmt, base_url: str, title: str, target=None):
+    """A filtered, paged job table; HTMX polls of its body get just the rows."""
+    from flask import abort as _abort
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.job_status import ALL, FINAL
+    from app.models import JobRequest
+
+    status = request.args.get("status", "").upper()
+    if status:
+        if status not in ALL:
+            _abort(400, description=f"Unknown status {status!r}")
+        stmt = stmt.where(JobRequest.job_status == status)
+    if request.args.get("snapshot", type=int):
+        stmt = stmt.where(JobRequest.snapshot_id == request.args.get("snapshot", type=int))
+    if request.args.get("job"):
+        stmt = stmt.where(JobRequest.job_key == request.args["job"])
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    pages = max(1, -(-total // JOBS_PER_PAGE))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    jobs = db.session.scalars(stmt.order_by(JobRequest.id.desc())
+                              .offset((page - 1) * JOBS_PER_PAGE).limit(JOBS_PER_PAGE)).all()
+    live = any(job.job_status not in FINAL for job in jobs)
+    context = dict(jobs=jobs, live=live, page=page, pages=pages, total=total,
+                   status=status, title=title, target=target, base_url=base_url,
+                   statuses=ALL, schemas=job_schemas(), args=request.args)
+    if htmx.is_htmx_request() and request.headers.get("HX-Target") == "job-rows":
+        response = Response(render_template("jobs/_rows.html", **context))
+        if not live:
+            response.status_code = htmx.STOP_POLLING
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response = Response(render_template("jobs/list.html", **context))
+    return htmx.vary_on_htmx(response)
+
+
+@bp.get("/jobs/")
+def mine():
+    """My jobs."""
+    from sqlalchemy import select
+
+    from app.models import JobRequest
+
+    stmt = select(JobRequest).where(JobRequest.user_id == current_user.id)
+    return job_list(stmt, url_for("jobs.mine"), "My jobs")
+
+
+@bp.get("/targets/<title>/jobs/")
+def of_target(title: str):
+    """Every job of a target the user may see."""
+    from sqlalchemy import select
+
+    from app.access import target_or_404
+    from app.models import JobRequest
+
+    target = target_or_404(title)
+    stmt = select(JobRequest).where(JobRequest.target_id == target.id)
+    return job_list(stmt, url_for("jobs.of_target", title=title), f"Jobs of {title}", target)
+
+
+# --- actions: owner or admin only ----------------------------------------------------------
+
+@bp.post("/jobs/<int:job_id>/cancel")
+def cancel_job(job_id: int):
+    """Cancel a queued or running job."""
+    from flask import flash
+
+    from app.launches import CancelRefused, cancel
+
+    job = job_or_404(job_id, act=True)
+    try:
+        cancel(job, current_user)
+        flash("The job was cancelled.")
+    except CancelRefused as exc:
+        flash(str(exc), "error")
+    return redirect(request.referrer if _same_site(request.referrer)
+                    else url_for("jobs.detail", job_id=job.id))
+
+
+@bp.post("/jobs/<int:job_id>/describe")
+def describe(job_id: int):
+    """Set the job's summary and description."""
+    from flask import flash
+
+    from app.extensions import db
+
+    job = job_or_404(job_id, act=True)
+    summary = (request.form.get("summary") or "").strip()
+    description = (request.form.get("description") or "").strip()
+    if len(summary) > 200 or len(description) > 10000:
+        flash("The summary may have 200 characters and the description 10,000.", "error")
+    else:
+        job.user_summary, job.user_description = summary or None, description or None
+        db.session.commit()
+        flash("Saved.")
+    return redirect(url_for("jobs.detail", job_id=job.id))
+
+
+@bp.post("/jobs/<int:job_id>/retry-import")
+def retry_import(job_id: int):
+    """Import a successful job's results again after a failed import."""
+    from flask import flash
+
+    from app.job_status import SUCCESS
+    from app.jobs.results import retry_import as retry
+    from app.results import imports_results
+
+    job = job_or_404(job_id, act=True)
+    if job.job_status == SUCCESS and imports_results(job) and job.computed_set_id is None:
+        retry(job)
+        flash("Importing the results again.")
+    else:
+        flash("There is nothing to import for this job.", "error")
+    return redirect(url_for("jobs.detail", job_id=job.id))
+
+
+def _same_site(url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    return bool(url) and urlsplit(url).netloc in ("", request.host)

@@ -1,0 +1,107 @@
+"""The periodic reconciler: a lost callback never leaves a job stuck.
+
+Every RECONCILE_INTERVAL seconds (RQ's cron scheduler, started by worker.py) it asks
+Squonk2 about jobs that are not finished and have heard nothing for RECONCILE_QUIET_SECONDS,
+applying what it learns as events with source ``poll``; a job Squonk2 no longer knows
+becomes FAILURE ("lost"). Launches stuck in OPEN (their worker died) are queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select
+
+from app import job_status as states
+from app.extensions import db
+from app.jobs import squonk
+from app.models import JobRequest
+from app.models.base import utcnow
+from app.results import after_success
+from app.squonk import SquonkPermanentError, SquonkTransientError
+
+log = logging.getLogger(__name__)
+
+# Instance phase (and last task state) -> our status
+PHASES = {"PENDING": states.PENDING, "RUNNING": states.STARTED,
+          "COMPLETED": states.SUCCESS, "FAILED": states.FAILURE}
+
+
+def squonk_status(job: JobRequest) -> tuple[str, dict]:
+    """What Squonk2 says of the job now: (status, what it answered)."""
+    client = squonk()
+    instance = client.get_instance(job.squonk_instance_id)
+    status = PHASES.get(instance.get("phase", ""), states.PENDING)
+    answer = {"phase": instance.get("phase")}
+    if job.squonk_task_id:
+        task = client.get_task(job.squonk_task_id)
+        last = (task.get("states") or [{}])[-1]
+        answer["task_state"] = last.get("state")
+        if task.get("done") and "exit_code" in task:
+            answer["exit_code"] = task["exit_code"]
+        if last.get("state") == states.FAILURE and task.get("done"):
+            status = states.FAILURE
+    return status, answer
+
+
+def reconcile_job(job: JobRequest) -> str:
+    """Apply Squonk2's view of one job; returns the outcome."""
+    try:
+        status, answer = squonk_status(job)
+    except SquonkPermanentError as exc:
+        if exc.status != 404:
+            raise
+        outcome = states.apply_transition(
+            job, states.FAILURE, "poll", message="lost: Squonk2 no longer knows this job")
+        job.last_heard = utcnow()
+        return outcome
+    outcome = states.apply_transition(job, status, "poll", payload=answer)
+    job.last_heard = utcnow()
+    if outcome == "applied" and status == states.SUCCESS:
+        after_success(job)
+    return outcome
+
+
+def stuck_launches(now) -> list[JobRequest]:
+    quiet = now - timedelta(seconds=current_app.config["RECONCILE_QUIET_SECONDS"])
+    return list(db.session.scalars(select(JobRequest).where(
+        JobRequest.job_status == states.OPEN, JobRequest.squonk_instance_id.is_(None),
+        JobRequest.updated < quiet)))
+
+
+def reconcile() -> dict[str, int]:
+    """One pass over quiet jobs; returns counts by outcome (for the log and tests)."""
+    from app.launches import enqueue_launch
+
+    now = utcnow()
+    quiet = now - timedelta(seconds=current_app.config["RECONCILE_QUIET_SECONDS"])
+    candidates = db.session.scalars(select(JobRequest.id).where(
+        JobRequest.job_status.in_(states.RUNNING),
+        JobRequest.squonk_instance_id.is_not(None),
+        or_(JobRequest.last_heard.is_(None), JobRequest.last_heard < quiet))).all()
+    counts: dict[str, int] = {}
+    for job_id in candidates:
+        job = db.session.scalar(select(JobRequest).where(JobRequest.id == job_id)
+                                .with_for_update())
+        if job is None or job.job_status not in states.RUNNING:
+            db.session.rollback()
+            continue
+        try:
+            outcome = reconcile_job(job)
+        except SquonkTransientError:
+            db.session.rollback()
+            counts["unreachable"] = counts.get("unreachable", 0) + 1
+            continue
+        db.session.commit()
+        counts[outcome] = counts.get(outcome, 0) + 1
+    for job in stuck_launches(now):
+        job.updated = now
+        states.record_event(job, "system", "launch re-queued by the reconciler")
+        db.session.commit()
+        enqueue_launch(job)
+        counts["relaunched"] = counts.get("relaunched", 0) + 1
+    if counts:
+        log.info("reconciled: %s", counts)
+    return counts
