@@ -449,6 +449,9 @@ class WorkerProcess:
                     str(v) for v in config.get("SQUONK2_RETRY_INTERVALS", [])
                 ),
                 "TRANSFER_STALE_SECONDS": str(config["TRANSFER_STALE_SECONDS"]),
+            "RECONCILE_INTERVAL": str(config["RECONCILE_INTERVAL"]),
+            "RECONCILE_QUIET_SECONDS": str(config["RECONCILE_QUIET_SECONDS"]),
+            "SECRET_KEY": config["SECRET_KEY"],
                 "PYTHONUNBUFFERED": "1",
             }
         )

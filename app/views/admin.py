@@ -50,3 +50,16 @@ def update_squonk_project(target_id: int):
     else:
         flash(f"{target.title}: Squonk2 project set to {target.default_squonk_project or 'none'}.")
     return redirect(url_for("admin.targets"))
+
+
+@bp.get("/computed-sets/")
+def computed_sets():
+    """Every computed set with its owner, to delete any; and who deleted what, when."""
+    from app.models import AuditEvent, ComputedSet
+
+    rows = db.session.scalars(select(ComputedSet).order_by(ComputedSet.created.desc())).all()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.object_type == "computed_set")
+        .order_by(AuditEvent.time.desc(), AuditEvent.id.desc()).limit(50)
+    ).all()
+    return render_template("computed_sets/admin.html", sets=rows, events=events)

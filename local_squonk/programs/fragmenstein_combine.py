@@ -57,6 +57,31 @@ def _field_descriptions(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     return fields
 
 
+def _readable(mol: Chem.Mol) -> Chem.Mol | None:
+    """The merge as a molecule that reads back sanitised (the computed-set validator and
+    every consumer will parse it), repaired with the rectifier Fragmenstein uses when
+    its aromaticity does not kekulise; None when it cannot be."""
+    for candidate in (mol, _rectified(mol)):
+        if candidate is None:
+            continue
+        block = Chem.MolToMolBlock(candidate)
+        again = Chem.MolFromMolBlock(block, removeHs=False)
+        if again is not None and Chem.MolFromSmiles(Chem.MolToSmiles(Chem.RemoveHs(again))):
+            for name in candidate.GetPropNames():
+                again.SetProp(name, candidate.GetProp(name))
+            return again
+    return None
+
+
+def _rectified(mol: Chem.Mol) -> Chem.Mol | None:
+    try:
+        from molecular_rectifier import Rectifier
+
+        return Rectifier(Chem.Mol(mol)).fix().mol
+    except Exception:  # noqa: BLE001 - a molecule it cannot repair is simply skipped
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     # Fragmenstein and RDKit are chatty; only events matter to the Data Manager.
@@ -101,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             if mol is None:
                 reason = getattr(victor, "error_msg", "") or "no minimised molecule"
                 emit_event(f"Could not merge {label} (run {run}): {reason}", "WARNING")
+                continue
+            mol = _readable(mol)
+            if mol is None:
+                emit_event(f"Could not merge {label} (run {run}): the merge is not a molecule "
+                           "RDKit can sanitise", "WARNING")
                 continue
             merged += 1
             without_h = Chem.RemoveHs(mol)
