@@ -106,6 +106,8 @@ def from_environment() -> dict:
         # The reconciler: how often it runs, and how long a job may be silent before it asks
         "RECONCILE_INTERVAL": int(env.get("RECONCILE_INTERVAL", "60")),
         "RECONCILE_QUIET_SECONDS": int(env.get("RECONCILE_QUIET_SECONDS", "120")),
+        # An import still UPLOADING after this long lost its worker: the user may retry it
+        "IMPORT_STALE_SECONDS": int(env.get("IMPORT_STALE_SECONDS", "900")),
         "JOB_SCHEMAS_DIR": env.get("JOB_SCHEMAS_DIR", str(PROJECT_ROOT / "job_schemas")),
         "PROTEINS_PER_PAGE": int(env.get("PROTEINS_PER_PAGE", "50")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "64")) * 1024 * 1024,

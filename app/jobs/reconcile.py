@@ -71,6 +71,14 @@ def stuck_launches(now) -> list[JobRequest]:
         JobRequest.updated < quiet)))
 
 
+def interrupted_imports(now) -> list[JobRequest]:
+    """Imports whose worker died: UPLOADING for longer than any import takes. The set is
+    stored in one transaction, so such a job has a complete set or none."""
+    stale = now - timedelta(seconds=current_app.config["IMPORT_STALE_SECONDS"])
+    return list(db.session.scalars(select(JobRequest).where(
+        JobRequest.job_status == states.UPLOADING, JobRequest.updated < stale)))
+
+
 def reconcile() -> dict[str, int]:
     """One pass over quiet jobs; returns counts by outcome (for the log and tests)."""
     from app.launches import enqueue_launch
@@ -96,6 +104,11 @@ def reconcile() -> dict[str, int]:
             continue
         db.session.commit()
         counts[outcome] = counts.get(outcome, 0) + 1
+    for job in interrupted_imports(now):
+        from app.jobs.results import import_failed
+
+        import_failed(job, "the import was interrupted (its worker stopped); retry it")
+        counts["import_interrupted"] = counts.get("import_interrupted", 0) + 1
     for job in stuck_launches(now):
         job.updated = now
         states.record_event(job, "system", "launch re-queued by the reconciler")

@@ -139,6 +139,7 @@ def job_list(stmt, base_url: str, title: str, target=None):
     """A filtered, paged job table; HTMX polls of its body get just the rows."""
     from flask import abort as _abort
     from sqlalchemy import func, select
+    from sqlalchemy.orm import defer, joinedload
 
     from app.extensions import db
     from app.job_status import ALL, FINAL
@@ -156,8 +157,17 @@ def job_list(stmt, base_url: str, title: str, target=None):
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     pages = max(1, -(-total // JOBS_PER_PAGE))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
-    jobs = db.session.scalars(stmt.order_by(JobRequest.id.desc())
-                              .offset((page - 1) * JOBS_PER_PAGE).limit(JOBS_PER_PAGE)).all()
+    # One query for the page: the rows' target, snapshot and user joined in (not a lazy load
+    # per row), and none of the JSON columns the table never shows (bench/poll.py)
+    jobs = db.session.scalars(
+        stmt.options(joinedload(JobRequest.target, innerjoin=True),
+                     joinedload(JobRequest.snapshot, innerjoin=True),
+                     joinedload(JobRequest.user),
+                     defer(JobRequest.inputs), defer(JobRequest.options),
+                     defer(JobRequest.specification), defer(JobRequest.squonk_job_info),
+                     defer(JobRequest.user_description))
+        .order_by(JobRequest.id.desc())
+        .offset((page - 1) * JOBS_PER_PAGE).limit(JOBS_PER_PAGE)).all()
     live = any(job.job_status not in FINAL for job in jobs)
     context = dict(jobs=jobs, live=live, page=page, pages=pages, total=total,
                    status=status, title=title, target=target, base_url=base_url,

@@ -198,3 +198,49 @@ def test_cancel_of_a_running_fragmenstein_job(app, small_targets, squonk, login)
     assert job_processes(squonk, directory) == []
     page = member.get(f"/jobs/{job['id']}/")
     assert 'data-status="REVOKED"' in page.text and "cancelled by member" in page.text
+
+
+def test_an_import_killed_mid_way_leaves_no_partial_set_and_retry_completes_it(
+        app, small_targets, squonk, login, monkeypatch):
+    from app.csets import store
+    from app.models import AuditEvent
+
+    job_id, member = finished_in_squonk(app, squonk, login)
+    reconcile(app)  # SUCCESS -> UPLOADING, import queued
+
+    class WorkerKilled(BaseException):
+        """What the work horse sees when it is killed: not an Exception, nothing handles it."""
+
+    def die_before_commit(*args, **kwargs):
+        raise WorkerKilled()
+
+    # the worker dies after the rows were added and the file written, before the commit
+    monkeypatch.setattr(store.AuditEvent, "record", die_before_commit)
+    with pytest.raises(WorkerKilled):
+        with app.app_context():
+            from app.jobs.results import import_results
+
+            import_results(job_id)
+    monkeypatch.undo()
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(ComputedSet.id))) == 0
+        assert db.session.scalar(select(db.func.count(ComputedMolecule.id))) == 0
+        assert db.session.scalar(select(db.func.count(AuditEvent.id))) == 0
+        from app.extensions import queue
+
+        queue().empty()  # the killed worker's task is gone
+    from pathlib import Path
+
+    assert not list((Path(app.config["DATA_DIR"]) / "csets").rglob("*.sdf"))
+
+    app.config["IMPORT_STALE_SECONDS"] = 0
+    assert reconcile(app).get("import_interrupted") == 1
+    job = member.get(f"/api/job_request/{job_id}/").json
+    assert job["job_status"] == "SUCCESS" and "interrupted" in job["message"]
+    assert 'id="retry-import"' in member.get(f"/jobs/{job_id}/").text
+    member.post(f"/jobs/{job_id}/retry-import", data={"csrf_token": member.csrf})
+    run_worker(app)
+    job = member.get(f"/api/job_request/{job_id}/").json
+    assert job["job_status"] == "UPLOADED"
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(ComputedSet.id))) == 1
