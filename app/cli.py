@@ -16,6 +16,7 @@ from app.models import ApiToken, Target, User
 targets_cli = AppGroup("targets", help="Load and manage fragment-screen targets.")
 users_cli = AppGroup("users", help="Manage local user accounts and API tokens.")
 demo_cli = AppGroup("demo", help="The demo data set.")
+jobs_cli = AppGroup("jobs", help="The launchable jobs (job_schemas/).")
 
 
 def _user_or_fail(name: str) -> User:
@@ -126,6 +127,36 @@ def demo_load():
     click.echo(credentials_text(ensure_demo_users()))
 
 
+@jobs_cli.command("check")
+def jobs_check():
+    """Compare every job_schemas/ file with the job definition Squonk2 has."""
+    from app.jobs import squonk
+    from app.launcher import check_against_definition
+    from app.launches import job_schemas
+    from app.squonk import SquonkError
+
+    problems = 0
+    for key, schema in job_schemas().items():
+        try:
+            definition = squonk().get_job_by_version(schema.collection, schema.job,
+                                                     schema.version)
+        except SquonkError as exc:
+            click.echo(f"{key}: {schema.collection}/{schema.job} {schema.version} "
+                       f"not found in Squonk2 ({exc})")
+            problems += 1
+            continue
+        differences = check_against_definition(schema, definition)
+        problems += len(differences)
+        if differences:
+            for difference in differences:
+                click.echo(f"{key}: {difference}")
+        else:
+            click.echo(f"{key}: matches Squonk2's {schema.collection}/{schema.job} "
+                       f"{schema.version}")
+    if problems:
+        raise click.ClickException(f"{problems} difference(s) from Squonk2")
+
+
 def register(app: Flask) -> None:
-    for group in (targets_cli, users_cli, demo_cli):
+    for group in (targets_cli, users_cli, demo_cli, jobs_cli):
         app.cli.add_command(group)

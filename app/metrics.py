@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from sqlalchemy import func, select
@@ -94,5 +93,3 @@ def render() -> bytes:
     registry.register(LauncherCollector())
     return generate_latest(registry)
 
-
-__all__ = ["count_callback", "count_launch", "increment", "render", "current_app"]

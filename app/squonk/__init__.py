@@ -300,13 +300,6 @@ class Squonk:
     def delete_instance(self, instance_id: str) -> dict:
         return self._call("delete instance", DmApi.delete_instance, instance_id=instance_id)
 
-    # -- links -------------------------------------------------------------------------
-    def task_url(self, task_id: str | None) -> str | None:
-        """Where a scientist can follow the task in the Squonk2 UI, when one is configured."""
-        if not self.ui_url or not task_id:
-            return None
-        return f"{self.ui_url}/results/task/{task_id}"
-
 
 def squonk_from_config(config: Any) -> Squonk:
     """Build the client from a Flask-style config mapping (or raise when not configured)."""
