@@ -134,7 +134,7 @@ def resolve_codes(snapshot: Snapshot, codes: list[str] | None) -> list[str]:
     return sorted(set(codes))
 
 
-def _rq_job_alive(transfer: JobFileTransfer) -> bool:
+def transfer_is_alive(transfer: JobFileTransfer) -> bool:
     """Is the row's RQ job still going to run (or running with a recent heartbeat)?"""
     if not transfer.rq_job_id:
         return False
@@ -189,7 +189,7 @@ def request_transfer(
         if not set(wanted) <= set(existing.proteins) or not can_view_transfer(existing, user):
             continue
         if existing.transfer_status in (PENDING, STARTED):
-            if _rq_job_alive(existing):
+            if transfer_is_alive(existing):
                 return existing, False
             # its worker died: the same row picks up where it stopped
             log.info("transfer %s was orphaned; queueing it again", existing.id)

@@ -109,6 +109,14 @@ def reconcile() -> dict[str, int]:
 
         import_failed(job, "the import was interrupted (its worker stopped); retry it")
         counts["import_interrupted"] = counts.get("import_interrupted", 0) + 1
+    for transfer_id in orphaned_transfers():
+        from app.models import JobFileTransfer
+        from app.transfers import enqueue_transfer
+
+        transfer = db.session.get(JobFileTransfer, transfer_id)
+        transfer.heartbeat = now
+        enqueue_transfer(transfer)  # the same row resumes; the ledger skips what arrived
+        counts["transfer_resumed"] = counts.get("transfer_resumed", 0) + 1
     for job in stuck_launches(now):
         job.updated = now
         states.record_event(job, "system", "launch re-queued by the reconciler")
@@ -118,3 +126,14 @@ def reconcile() -> dict[str, int]:
     if counts:
         log.info("reconciled: %s", counts)
     return counts
+
+
+def orphaned_transfers() -> list[int]:
+    """Transfers whose worker died mid-way (no live RQ job, heartbeat gone quiet)."""
+    from app.models import JobFileTransfer
+    from app.models.transfers import PENDING, STARTED
+    from app.transfers import transfer_is_alive
+
+    rows = db.session.scalars(select(JobFileTransfer).where(
+        JobFileTransfer.transfer_status.in_((PENDING, STARTED)))).all()
+    return [row.id for row in rows if not transfer_is_alive(row)]

@@ -247,3 +247,20 @@ def test_set_squonk_project_by_admin_page_and_cli(app, small_targets, login, run
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert {t.default_squonk_project for t in db.session.scalars(select(Target))} == {project}
+
+
+def test_the_reconciler_resumes_an_orphaned_transfer(app, users, squonk, login, tmp_path):
+    from app.extensions import queue
+    from app.jobs.reconcile import reconcile
+
+    load_mac1(app, tmp_path, 3)
+    snapshot_id = make_snapshot(app, "Mac1")
+    member = login("member")
+    transfer_id = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json["id"]
+    with app.app_context():
+        queue().empty()  # its worker and its queued task are gone
+        assert reconcile().get("transfer_resumed") == 1
+        assert reconcile().get("transfer_resumed") is None  # queued again: alive now
+    run_worker(app)
+    done = member.get(f"/api/job_file_transfer/{transfer_id}/").json
+    assert done["transfer_status"] == "SUCCESS" and done["files_uploaded"] == 9
