@@ -196,8 +196,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"127.0.0.1:{port}",
                 "--workers",
                 env.get("WEB_CONCURRENCY", "2"),
+                # one thread per worker: on few cores, threads sharing the GIL doubled the
+                # tail latency of job-table polls (bench/poll.py)
                 "--threads",
-                "4",
+                env.get("WEB_THREADS", "1"),
                 "app:create_app()",
             ],
             child_env,

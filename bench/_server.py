@@ -57,7 +57,11 @@ def free_port() -> int:
 @contextmanager
 def gunicorn(app, workdir: Path, workers: int = 4, threads: int = 4,
              extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve ``app``'s database with gunicorn; yields the base URL; stops it afterwards."""
+    """Serve ``app``'s database with gunicorn; yields the base URL; stops it afterwards.
+
+    Its access log, ``workdir/access.log``, has one line per request: path, status and the
+    server-side time in microseconds (see server_times).
+    """
     port = free_port()
     env = dict(os.environ,
                DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
@@ -68,6 +72,11 @@ def gunicorn(app, workdir: Path, workers: int = 4, threads: int = 4,
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads), "--log-level", "warning",
+         # idle connections outlive the pollers' 2 s period (gunicorn's default is 2 s, so
+         # a poll could race the server closing its connection)
+         "--keep-alive", "5",
+         "--access-logfile", str(workdir / "access.log"),
+         "--access-logformat", "%(U)s %(s)s %(D)s",
          "app:create_app()"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -96,3 +105,37 @@ def gunicorn(app, workdir: Path, workers: int = 4, threads: int = 4,
             server.kill()
             server.wait()
         log.close()
+
+
+def server_times(workdir: Path, prefix: str, skip: int = 0) -> tuple[list[float], int]:
+    """Server-side times (ms) of the requests for paths starting with ``prefix`` in the
+    access log after its first ``skip`` lines; and the log's length (the next ``skip``)."""
+    try:
+        lines = (workdir / "access.log").read_text().splitlines()
+    except FileNotFoundError:
+        return [], 0
+    return [int(line.rsplit(" ", 1)[1]) / 1000 for line in lines[skip:]
+            if line.startswith(prefix)], len(lines)
+
+
+def cpu_sample() -> list[int] | None:
+    """The machine's CPU counters (Linux /proc/stat), for cpu_report."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return None
+
+
+def cpu_report(before: list[int] | None) -> str:
+    """How busy the whole machine was since ``before``, and how much the hypervisor stole."""
+    after = cpu_sample()
+    if not before or not after:
+        return "machine CPU: unknown"
+    delta = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(delta[:8]) or 1
+    idle = delta[3] + delta[4]
+    steal = delta[7] if len(delta) > 7 else 0
+    return (f"machine CPU during the run (all processes, {cores()} cores): busy "
+            f"{100 * (total - idle - steal) / total:.0f}%, stolen by the hypervisor "
+            f"{100 * steal / total:.0f}%")
