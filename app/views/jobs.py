@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import defer, joinedload
 
 from app import htmx
-from app.access import job_or_404, snapshot_or_404
+from app.access import can_act_on_job, job_or_404, snapshot_or_404, target_or_404
+from app.extensions import db
+from app.job_status import ALL, FINAL, SUCCESS
+from app.jobs.results import retry_import as retry
 from app.launcher import attach_errors, build_launch_form, form_submission
-from app.launches import LaunchRefused, LaunchRequest, job_schemas, launch
+from app.launches import CancelRefused, LaunchRefused, LaunchRequest, cancel, job_schemas, launch
+from app.models import ComputedSet, JobRequest
+from app.results import imports_results
 
 bp = Blueprint("jobs", __name__)
 
@@ -35,8 +46,6 @@ def chosen_schema():
     key = request.args.get("job") or next(iter(schemas))
     schema = schemas.get(key)
     if schema is None:
-        from flask import abort
-
         abort(404)
     return schema
 
@@ -93,15 +102,8 @@ def detail(job_id: int):
 
 def status_context(job) -> dict:
     """What the status panel shows besides the job: links and the actions allowed."""
-    from app.access import can_act_on_job
-    from app.job_status import SUCCESS
-    from app.results import imports_results
-
     computed_set = None
     if job.computed_set_id:
-        from app.extensions import db
-        from app.models import ComputedSet
-
         computed_set = db.session.get(ComputedSet, job.computed_set_id)
     can_act = can_act_on_job(job)
     return {"squonk_url": squonk_task_url(job), "computed_set": computed_set,
@@ -120,8 +122,6 @@ def squonk_task_url(job) -> str | None:
 @bp.get("/jobs/<int:job_id>/status")
 def status(job_id: int):
     """The job's status panel (what the HTMX poll fetches); 286 once final."""
-    from app.job_status import FINAL
-
     job = job_or_404(job_id)
     response = Response(render_template("jobs/_status.html", job=job, **status_context(job)))
     if job.job_status in FINAL and htmx.is_htmx_request():
@@ -137,18 +137,10 @@ JOBS_PER_PAGE = 50
 
 def job_list(stmt, base_url: str, title: str, target=None):
     """A filtered, paged job table; HTMX polls of its body get just the rows."""
-    from flask import abort as _abort
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import defer, joinedload
-
-    from app.extensions import db
-    from app.job_status import ALL, FINAL
-    from app.models import JobRequest
-
     status = request.args.get("status", "").upper()
     if status:
         if status not in ALL:
-            _abort(400, description=f"Unknown status {status!r}")
+            abort(400, description=f"Unknown status {status!r}")
         stmt = stmt.where(JobRequest.job_status == status)
     if request.args.get("snapshot", type=int):
         stmt = stmt.where(JobRequest.snapshot_id == request.args.get("snapshot", type=int))
@@ -185,10 +177,6 @@ def job_list(stmt, base_url: str, title: str, target=None):
 @bp.get("/jobs/")
 def mine():
     """My jobs."""
-    from sqlalchemy import select
-
-    from app.models import JobRequest
-
     stmt = select(JobRequest).where(JobRequest.user_id == current_user.id)
     return job_list(stmt, url_for("jobs.mine"), "My jobs")
 
@@ -196,11 +184,6 @@ def mine():
 @bp.get("/targets/<title>/jobs/")
 def of_target(title: str):
     """Every job of a target the user may see."""
-    from sqlalchemy import select
-
-    from app.access import target_or_404
-    from app.models import JobRequest
-
     target = target_or_404(title)
     stmt = select(JobRequest).where(JobRequest.target_id == target.id)
     return job_list(stmt, url_for("jobs.of_target", title=title), f"Jobs of {title}", target)
@@ -211,10 +194,6 @@ def of_target(title: str):
 @bp.post("/jobs/<int:job_id>/cancel")
 def cancel_job(job_id: int):
     """Cancel a queued or running job."""
-    from flask import flash
-
-    from app.launches import CancelRefused, cancel
-
     job = job_or_404(job_id, act=True)
     try:
         cancel(job, current_user)
@@ -228,10 +207,6 @@ def cancel_job(job_id: int):
 @bp.post("/jobs/<int:job_id>/describe")
 def describe(job_id: int):
     """Set the job's summary and description."""
-    from flask import flash
-
-    from app.extensions import db
-
     job = job_or_404(job_id, act=True)
     summary = (request.form.get("summary") or "").strip()
     description = (request.form.get("description") or "").strip()
@@ -247,12 +222,6 @@ def describe(job_id: int):
 @bp.post("/jobs/<int:job_id>/retry-import")
 def retry_import(job_id: int):
     """Import a successful job's results again after a failed import."""
-    from flask import flash
-
-    from app.job_status import SUCCESS
-    from app.jobs.results import retry_import as retry
-    from app.results import imports_results
-
     job = job_or_404(job_id, act=True)
     if job.job_status == SUCCESS and imports_results(job) and job.computed_set_id is None:
         retry(job)
@@ -263,6 +232,4 @@ def retry_import(job_id: int):
 
 
 def _same_site(url: str | None) -> bool:
-    from urllib.parse import urlsplit
-
     return bool(url) and urlsplit(url).netloc in ("", request.host)
