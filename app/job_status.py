@@ -69,6 +69,11 @@ def apply_transition(job: JobRequest, new: str, source: str, *, time: datetime |
     current = job.job_status
     if new == current:
         return "repeat"
+    if current == OPEN and new != PENDING and source in ("callback", "poll"):
+        # Squonk2 can report a job before the launch task has recorded its start: hearing
+        # of it at all means Squonk2 accepted it, so the history shows PENDING first.
+        apply_transition(job, PENDING, source, time=time, message="accepted by Squonk2")
+        current = job.job_status
     if not can_move(current, new):
         log.info("job %s: refused %s -> %s from %s", job.id, current, new, source)
         return "refused"

@@ -74,8 +74,9 @@ def record_launch(job_id: int, instance_id: str, task_id: str, info: dict) -> st
         job.squonk_job_info = {**info, "instance_id": instance_id, "task_id": task_id,
                                "project_id": job.squonk_project, "job_dir": job.job_dir}
         job.launched = job.last_heard = utcnow()
-        states.apply_transition(job, states.PENDING, "system",
-                                message=f"started on Squonk2 as {instance_id}")
+        if job.job_status == states.OPEN:  # else a callback already told us more
+            states.apply_transition(job, states.PENDING, "system",
+                                    message=f"started on Squonk2 as {instance_id}")
         try:
             db.session.commit()
             return job.job_status

@@ -256,3 +256,10 @@ def test_metrics(app, small_targets, login):
 
 
 __all__ = ["MAC1_NEIGHBOURS", "make_job"]
+
+
+def test_a_callback_that_beats_the_launch_record_keeps_the_history_in_order(app, client):
+    job_id, secret = make_job(app, status="OPEN")
+    put(client, secret, "STARTED")
+    assert history(app, job_id) == ("STARTED", [("OPEN", "PENDING", "callback"),
+                                                ("PENDING", "STARTED", "callback")])
