@@ -109,9 +109,10 @@ def pytest_report_header(config):
     database = os.environ.get("DATABASE_URL", "")
     kind = make_url(_postgres_url(database)).get_backend_name() if database else "sqlite"
     redis = os.environ.get("REDIS_URL") or "embedded redis-server/fakeredis"
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "not installed"
     return [
         f"launcher tests: database={kind} ({'DATABASE_URL' if database else 'embedded'}), "
-        f"redis={redis}"
+        f"redis={redis}, browser tests in Chromium: {chromium}"
     ]
 
 
