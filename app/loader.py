@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 
 from app.chem import MoleculeError, depiction_svg, mol_from_molblock, smiles_of
 from app.extensions import db
 from app.models import Project, Protein, Target
 from app.models.base import utcnow
+from app.storage import write_file
 
 log = logging.getLogger(__name__)
 
@@ -56,27 +54,8 @@ class LoadReport:
         return text
 
 
-def data_dir() -> Path:
-    return Path(current_app.config["DATA_DIR"])
-
-
-def data_path(relative: str) -> Path:
-    """Absolute path of a stored file from its DATA_DIR-relative name."""
-    return data_dir() / relative
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _store(relative: str, data: bytes) -> None:
-    """Write atomically so a reader never sees half a file."""
-    path = data_path(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 def _named_molblock(molblock: str, code: str) -> str:
@@ -159,7 +138,7 @@ def load_target(
         folder = f"targets/{title}/{code}"
         mol_sha = _sha256(mol_bytes)
         if protein.mol_sha256 != mol_sha:
-            _store(f"{folder}/{code}.mol", mol_bytes)
+            write_file(f"{folder}/{code}.mol", mol_bytes)
             protein.mol_file, protein.mol_sha256 = f"{folder}/{code}.mol", mol_sha
             protein.smiles = smiles_of(mol)
             protein.depiction_svg = depiction_svg(mol)
@@ -167,7 +146,7 @@ def load_target(
         if apo_bytes is not None:
             apo_sha = _sha256(apo_bytes)
             if protein.apo_desolv_sha256 != apo_sha:
-                _store(f"{folder}/{code}{APO_SUFFIX}", apo_bytes)
+                write_file(f"{folder}/{code}{APO_SUFFIX}", apo_bytes)
                 protein.apo_desolv_file = f"{folder}/{code}{APO_SUFFIX}"
                 protein.apo_desolv_sha256 = apo_sha
                 changed = True

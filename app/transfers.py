@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from app.access import can_view_transfer
 from app.extensions import db, queue, redis_connection
-from app.loader import data_path
 from app.models import JobFileTransfer, Protein, Snapshot, Target, User
 from app.models.base import as_utc, utcnow
 from app.models.transfers import FAILURE, PENDING, STARTED, SUCCESS
+from app.storage import data_path
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import secrets
 import zipfile
 from collections.abc import Iterator
 from datetime import date
 from itertools import product
-from pathlib import Path
 from string import ascii_uppercase
 
 from flask import current_app
@@ -48,6 +46,7 @@ from app.models import (
     computed_molecule_inspirations,
 )
 from app.models.base import utcnow
+from app.storage import data_path, write_file
 
 log = logging.getLogger(__name__)
 
@@ -124,26 +123,6 @@ def validate_upload(
 
 
 # --- files ----------------------------------------------------------------------------
-
-
-def data_path(relative: str) -> Path:
-    return Path(current_app.config["DATA_DIR"]) / relative
-
-
-def write_file(relative: str, content: bytes) -> Path:
-    """Write ``content`` under a temporary name, fsync, then rename it to ``relative``."""
-    final = data_path(relative)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return final
 
 
 def remove_files(relatives: list[str | None]) -> None:

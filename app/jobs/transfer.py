@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import squonk
-from app.loader import data_path
 from app.models import JobFileTransfer, SquonkFile
 from app.models.base import utcnow
 from app.models.transfers import FAILURE, STARTED, SUCCESS
 from app.squonk import SquonkPermanentError, SquonkTransientError
+from app.storage import data_path
 from app.transfers import (
     PlannedFile,
     TransferError,

@@ -31,9 +31,10 @@ from app.access import (
     visible_targets,
 )
 from app.chem import MoleculeError, depiction_svg, mol_from_molblock
-from app.csets.store import create_computed_set, data_path, delete_computed_set, validate_upload
+from app.csets.store import create_computed_set, delete_computed_set, validate_upload
 from app.extensions import db
 from app.models import ComputedMolecule, ComputedSet, Target
+from app.storage import data_path
 
 bp = Blueprint("computed_sets", __name__, url_prefix="/computed-sets")
 

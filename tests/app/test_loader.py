@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from app.demo import load_demo_targets
 from app.extensions import db
-from app.loader import data_path, load_target
+from app.loader import load_target
 from app.models import Protein, Target
+from app.storage import data_path
 from tests.conftest import MAC1_DIR, MPRO_DIR, copy_mols
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from squonk2.dm_api import DmApi
 
 from app.extensions import db
-from app.loader import data_path, load_target
+from app.loader import load_target
 from app.models import JobFileTransfer, Protein, Snapshot, SquonkFile, Target
+from app.storage import data_path
 from tests.conftest import MAC1_DIR, copy_mols, run_worker, use_squonk, wait_for
 
 
