@@ -44,3 +44,17 @@ def queue() -> Queue:
     return Queue(
         current_app.config["QUEUE_NAME"], connection=redis_connection()
     )
+
+
+def enqueue_squonk_task(func: str, row_id: int, on_failure: str, timeout: int):
+    """Queue a task that talks to Squonk2: retried with SQUONK2_RETRY_INTERVALS on transient
+    failures, with a failure callback that speaks after the last attempt."""
+    from rq import Retry
+    from rq.job import Callback
+
+    intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
+    return queue().enqueue(
+        func, row_id,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        on_failure=Callback(on_failure), job_timeout=timeout,
+    )

@@ -18,4 +18,8 @@ def vary_on_htmx(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from app.job_status import FINAL
+
     app.jinja_env.globals["is_htmx_request"] = is_htmx_request
+    # panels stop polling at the state machine's final states, named in one place
+    app.jinja_env.globals["final_job_states"] = FINAL

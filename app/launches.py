@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from rq import Retry
-from rq.job import Callback
 from sqlalchemy import select
 
 from app import job_status as states
-from app.extensions import db, queue
+from app.extensions import db, enqueue_squonk_task
 from app.launcher import (
     JobSchema,
     LaunchContext,
@@ -196,13 +194,8 @@ def launch(request: LaunchRequest) -> JobRequest:
 
 
 def enqueue_launch(job: JobRequest) -> None:
-    intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
-    rq_job = queue().enqueue(
-        "app.jobs.launch.launch_job", job.id,
-        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        on_failure=Callback("app.jobs.launch.launch_attempt_failed"),
-        job_timeout=300,
-    )
+    rq_job = enqueue_squonk_task("app.jobs.launch.launch_job", job.id,
+                                 "app.jobs.launch.launch_attempt_failed", timeout=300)
     job.rq_job_id = rq_job.id
     db.session.commit()
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from rq import Retry
-from rq.job import Callback
 from sqlalchemy import event
 
 from app import job_status as states
-from app.extensions import db, queue
+from app.extensions import db, enqueue_squonk_task
 from app.models import JobRequest
 
 log = logging.getLogger(__name__)
@@ -56,8 +54,5 @@ def _forget_pending(session) -> None:
 
 
 def enqueue_import(job_id: int) -> None:
-    intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
-    queue().enqueue("app.jobs.results.import_results", job_id,
-                    retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                    on_failure=Callback("app.jobs.results.import_attempt_failed"),
-                    job_timeout=1800)
+    enqueue_squonk_task("app.jobs.results.import_results", job_id,
+                        "app.jobs.results.import_attempt_failed", timeout=1800)

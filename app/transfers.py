@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from rq import Retry
-from rq.job import Callback, Job
+from rq.job import Job
 from sqlalchemy import select
 
 from app.access import can_view_transfer
-from app.extensions import db, queue, redis_connection
+from app.extensions import db, enqueue_squonk_task, redis_connection
 from app.models import JobFileTransfer, Protein, Snapshot, Target, User
 from app.models.base import as_utc, utcnow
 from app.models.transfers import FAILURE, PENDING, STARTED, SUCCESS
@@ -153,14 +152,8 @@ def transfer_is_alive(transfer: JobFileTransfer) -> bool:
 
 def enqueue_transfer(transfer: JobFileTransfer) -> None:
     """Commit first, then enqueue (a fast worker must find the row)."""
-    intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
-    job = queue().enqueue(
-        "app.jobs.transfer.transfer_files",
-        transfer.id,
-        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        on_failure=Callback("app.jobs.transfer.transfer_attempt_failed"),
-        job_timeout=3600,
-    )
+    job = enqueue_squonk_task("app.jobs.transfer.transfer_files", transfer.id,
+                              "app.jobs.transfer.transfer_attempt_failed", timeout=3600)
     transfer.rq_job_id = job.id
     db.session.commit()
 

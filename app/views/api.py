@@ -10,6 +10,7 @@ from app.access import snapshot_or_404, target_or_404, visible_targets
 from app.extensions import db
 from app.models import Protein, Snapshot, Target
 from app.models.base import as_utc
+from app.models.transfers import FAILURE, PENDING, STARTED, SUCCESS
 from app.snapshots import SnapshotError, create_snapshot
 from app.views.targets import protein_counts
 
@@ -117,7 +118,7 @@ def snapshot(snapshot_id: int):
 
 # --- file transfers -------------------------------------------------------------------
 
-TRANSFER_STATES = {"PENDING", "STARTED", "SUCCESS", "FAILURE"}
+TRANSFER_STATES = {PENDING, STARTED, SUCCESS, FAILURE}
 
 
 def transfer_json(transfer) -> dict:
