@@ -36,7 +36,8 @@ def setup_logging() -> None:
     handler = logging.StreamHandler()
     handler.addFilter(JobIdFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(rq_job)s] %(name)s: %(message)s"))
+        logging.Formatter("%(asctime)s %(levelname)s [%(rq_job)s] %(name)s: %(message)s")
+    )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
@@ -47,8 +48,12 @@ def run_cron() -> None:
     app = create_app()
     with app.app_context():
         scheduler = CronScheduler(connection=redis_connection(), name=f"launcher-{os.getpid()}")
-        scheduler.register(reconcile, queue_name=app.config["QUEUE_NAME"],
-                           interval=app.config["RECONCILE_INTERVAL"], job_timeout=600)
+        scheduler.register(
+            reconcile,
+            queue_name=app.config["QUEUE_NAME"],
+            interval=app.config["RECONCILE_INTERVAL"],
+            job_timeout=600,
+        )
         scheduler.start()
 
 
@@ -61,8 +66,9 @@ def main(argv: list[str] | None = None) -> None:
 
     cron = None
     if not args.burst and not args.no_cron and os.environ.get("RECONCILE_CRON", "1") != "0":
-        cron = multiprocessing.get_context("fork").Process(target=run_cron, name="cron",
-                                                           daemon=True)
+        cron = multiprocessing.get_context("fork").Process(
+            target=run_cron, name="cron", daemon=True
+        )
         cron.start()
     app = create_app()
     try:

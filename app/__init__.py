@@ -58,8 +58,18 @@ def create_app(config: dict | None = None) -> Flask:
 
     auth_hooks.init_app(app)
     htmx.init_app(app)
-    for blueprint in (auth.bp, targets.bp, snapshots.bp, transfers.bp, jobs.bp, api.bp,
-                      health.bp, admin.bp, computed_sets.bp, callbacks.bp):
+    for blueprint in (
+        auth.bp,
+        targets.bp,
+        snapshots.bp,
+        transfers.bp,
+        jobs.bp,
+        api.bp,
+        health.bp,
+        admin.bp,
+        computed_sets.bp,
+        callbacks.bp,
+    ):
         app.register_blueprint(blueprint)
     cli.register(app)
 

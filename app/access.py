@@ -90,6 +90,7 @@ def require_login_for_request() -> None:
 
 # --- file transfers -------------------------------------------------------------------
 
+
 def can_view_transfer(transfer, user: User | None = None) -> bool:
     """Own transfers, all transfers for admins, and others' only on public targets."""
     user = user if user is not None else current_user
@@ -107,7 +108,8 @@ def visible_transfers(user: User | None = None) -> Select:
         return stmt
     public = select(Project.id).where(Project.open_to_public.is_(True))
     return stmt.where(Target.project_id.in_(visible_project_ids(user))).where(
-        or_(JobFileTransfer.user_id == user.id, Target.project_id.in_(public)))
+        or_(JobFileTransfer.user_id == user.id, Target.project_id.in_(public))
+    )
 
 
 def transfer_or_404(transfer_id: int):
@@ -127,6 +129,7 @@ def admin_or_404() -> None:
 
 # --- jobs --------------------------------------------------------------------------------
 
+
 def can_view_job(job, user: User | None = None) -> bool:
     """Whoever may see the target may follow its jobs."""
     return can_view_target(job.target, user)
@@ -136,7 +139,8 @@ def can_act_on_job(job, user: User | None = None) -> bool:
     """Cancel, re-run as the same row, describe: the job's owner or an admin."""
     user = user if user is not None else current_user
     return bool(getattr(user, "is_authenticated", False)) and (
-        user.is_admin or job.user_id == user.id)
+        user.is_admin or job.user_id == user.id
+    )
 
 
 def visible_jobs(user: User | None = None) -> Select:
@@ -147,7 +151,8 @@ def visible_jobs(user: User | None = None) -> Select:
     if user.is_admin:
         return stmt
     return stmt.join(Target, JobRequest.target_id == Target.id).where(
-        Target.project_id.in_(visible_project_ids(user)))
+        Target.project_id.in_(visible_project_ids(user))
+    )
 
 
 def job_or_404(job_id: int, act: bool = False):
@@ -163,6 +168,7 @@ def job_or_404(job_id: int, act: bool = False):
 
 
 # --- computed sets ---------------------------------------------------------------------
+
 
 def can_view_computed_set(cset, user: User | None = None) -> bool:
     """A set is visible to whoever can see its target (own, others' and anonymous sets)."""

@@ -138,11 +138,12 @@ def jobs_check():
     problems = 0
     for key, schema in job_schemas().items():
         try:
-            definition = squonk().get_job_by_version(schema.collection, schema.job,
-                                                     schema.version)
+            definition = squonk().get_job_by_version(schema.collection, schema.job, schema.version)
         except SquonkError as exc:
-            click.echo(f"{key}: {schema.collection}/{schema.job} {schema.version} "
-                       f"not found in Squonk2 ({exc})")
+            click.echo(
+                f"{key}: {schema.collection}/{schema.job} {schema.version} "
+                f"not found in Squonk2 ({exc})"
+            )
             problems += 1
             continue
         differences = check_against_definition(schema, definition)
@@ -151,8 +152,9 @@ def jobs_check():
             for difference in differences:
                 click.echo(f"{key}: {difference}")
         else:
-            click.echo(f"{key}: matches Squonk2's {schema.collection}/{schema.job} "
-                       f"{schema.version}")
+            click.echo(
+                f"{key}: matches Squonk2's {schema.collection}/{schema.job} {schema.version}"
+            )
     if problems:
         raise click.ClickException(f"{problems} difference(s) from Squonk2")
 

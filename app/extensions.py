@@ -41,9 +41,7 @@ def redis_connection() -> Redis:
 def queue() -> Queue:
     """The RQ queue our tasks go to. RQ's default serializer: its cron scheduler (the
     reconciler) enqueues with it, and our tasks take ids only, never objects."""
-    return Queue(
-        current_app.config["QUEUE_NAME"], connection=redis_connection()
-    )
+    return Queue(current_app.config["QUEUE_NAME"], connection=redis_connection())
 
 
 def enqueue_squonk_task(func: str, row_id: int, on_failure: str, timeout: int):
@@ -54,7 +52,9 @@ def enqueue_squonk_task(func: str, row_id: int, on_failure: str, timeout: int):
 
     intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
     return queue().enqueue(
-        func, row_id,
+        func,
+        row_id,
         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        on_failure=Callback(on_failure), job_timeout=timeout,
+        on_failure=Callback(on_failure),
+        job_timeout=timeout,
     )

@@ -50,18 +50,36 @@ def can_move(current: str, new: str) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
 
 
-def record_event(job: JobRequest, source: str, message: str, payload: dict | None = None,
-                 time: datetime | None = None) -> JobEvent:
+def record_event(
+    job: JobRequest,
+    source: str,
+    message: str,
+    payload: dict | None = None,
+    time: datetime | None = None,
+) -> JobEvent:
     """A note in the job's history that does not change its status."""
-    event = JobEvent(job=job, time=time or utcnow(), from_status=job.job_status,
-                     to_status=job.job_status, source=source, message=message,
-                     payload=payload)
+    event = JobEvent(
+        job=job,
+        time=time or utcnow(),
+        from_status=job.job_status,
+        to_status=job.job_status,
+        source=source,
+        message=message,
+        payload=payload,
+    )
     db.session.add(event)
     return event
 
 
-def apply_transition(job: JobRequest, new: str, source: str, *, time: datetime | None = None,
-                     payload: dict[str, Any] | None = None, message: str | None = None) -> str:
+def apply_transition(
+    job: JobRequest,
+    new: str,
+    source: str,
+    *,
+    time: datetime | None = None,
+    payload: dict[str, Any] | None = None,
+    message: str | None = None,
+) -> str:
     """Move ``job`` to ``new`` if the state machine allows it; the caller commits.
 
     :returns: ``"applied"``, ``"repeat"`` (already there: harmless) or ``"refused"``
@@ -78,8 +96,17 @@ def apply_transition(job: JobRequest, new: str, source: str, *, time: datetime |
         log.info("job %s: refused %s -> %s from %s", job.id, current, new, source)
         return "refused"
     when = time or utcnow()
-    db.session.add(JobEvent(job=job, time=when, from_status=current, to_status=new,
-                            source=source, payload=payload, message=message))
+    db.session.add(
+        JobEvent(
+            job=job,
+            time=when,
+            from_status=current,
+            to_status=new,
+            source=source,
+            payload=payload,
+            message=message,
+        )
+    )
     job.job_status = new
     job.updated = utcnow()
     if new == STARTED and job.started is None:

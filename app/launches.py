@@ -46,8 +46,13 @@ log = logging.getLogger(__name__)
 class LaunchRefused(Exception):
     """A launch check failed; ``kind`` says which, ``fields`` which inputs/options."""
 
-    def __init__(self, kind: str, message: str, fields: dict[str, str] | None = None,
-                 existing: JobRequest | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        existing: JobRequest | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind, self.message = kind, message
         self.fields = fields or {}
@@ -60,6 +65,7 @@ def job_schemas() -> dict[str, JobSchema]:
 
 
 # --- the callback secret ----------------------------------------------------------------
+
 
 def callback_secret(nonce: str) -> str:
     """The secret in a job's callback URL: HMAC(SECRET_KEY, nonce), 256 bits, URL-safe."""
@@ -91,9 +97,12 @@ def job_directory(user: User, job_id: int) -> str:
 
 def transfer_file_path(target_title: str):
     """``(source, code) -> project path`` of the transferred files, for squonk_variables."""
+
     def path(source: str, code: str) -> str:
-        return project_file(target_title, code, "mol" if source == SOURCE_FRAGMENTS
-                            else "apo_desolv")
+        return project_file(
+            target_title, code, "mol" if source == SOURCE_FRAGMENTS else "apo_desolv"
+        )
+
     return path
 
 
@@ -117,21 +126,27 @@ def _protein_of(schema: JobSchema, inputs: dict[str, Any]) -> str | None:
 
 def find_duplicate(target_id: int, digest: str) -> JobRequest | None:
     return db.session.scalars(
-        select(JobRequest).where(JobRequest.target_id == target_id,
-                                 JobRequest.fingerprint == digest)
-        .order_by(JobRequest.id.desc()).limit(1)).first()
+        select(JobRequest)
+        .where(JobRequest.target_id == target_id, JobRequest.fingerprint == digest)
+        .order_by(JobRequest.id.desc())
+        .limit(1)
+    ).first()
 
 
 def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str]:
     """Run checks 2-6; returns (schema, resolved options, fingerprint) or raises."""
     schema = job_schemas().get(request.job)
     if schema is None:
-        raise LaunchRefused("job", f"There is no job called {request.job!r}",
-                            {"job": "unknown job"})
+        raise LaunchRefused(
+            "job", f"There is no job called {request.job!r}", {"job": "unknown job"}
+        )
     snapshot, target = request.snapshot, request.snapshot.target
     if fresh_transfer(snapshot, snapshot.protein_codes, request.user) is None:
-        raise LaunchRefused("transfer", "The files of this snapshot are not in Squonk2 (or "
-                            "the target changed since they were sent): send them first.")
+        raise LaunchRefused(
+            "transfer",
+            "The files of this snapshot are not in Squonk2 (or "
+            "the target changed since they were sent): send them first.",
+        )
     if not isinstance(request.inputs, dict):
         raise LaunchRefused("inputs", "inputs must be an object", {"inputs": "an object"})
     errors = validate_inputs(schema, request.inputs, snapshot.protein_codes)
@@ -140,26 +155,41 @@ def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str
     if not isinstance(request.options, dict):
         raise LaunchRefused("options", "options must be an object", {"options": "an object"})
     # A placeholder directory to validate with; the real one needs the row's id
-    context = LaunchContext(request.user.username, "fragalysis-jobs/check/now",
-                            target.title, _protein_of(schema, request.inputs))
+    context = LaunchContext(
+        request.user.username,
+        "fragalysis-jobs/check/now",
+        target.title,
+        _protein_of(schema, request.inputs),
+    )
     options = resolve_options(schema, request.options, context)
     errors = validate_options(schema, options)
     if errors:
-        raise LaunchRefused("options", "Check the options: " + "; ".join(
-            f"{name}: {message}" for name, message in errors.items()), errors)
+        raise LaunchRefused(
+            "options",
+            "Check the options: "
+            + "; ".join(f"{name}: {message}" for name, message in errors.items()),
+            errors,
+        )
     digest = fingerprint(target.title, schema, request.inputs, options)
     duplicate = find_duplicate(target.id, digest)
     if duplicate is not None:
         status = duplicate.job_status
         if status == states.OPEN:
-            raise LaunchRefused("duplicate", "The same job was just submitted and has not "
-                                "started yet.", existing=duplicate)
+            raise LaunchRefused(
+                "duplicate",
+                "The same job was just submitted and has not started yet.",
+                existing=duplicate,
+            )
         if status in states.RUNNING or status == states.UPLOADING:
-            raise LaunchRefused("duplicate", f"The same job is already running ({status}).",
-                                existing=duplicate)
+            raise LaunchRefused(
+                "duplicate", f"The same job is already running ({status}).", existing=duplicate
+            )
         if not request.run_again:
-            raise LaunchRefused("duplicate", f"The same job already ran ({status}): see its "
-                                "results, or choose to run it again.", existing=duplicate)
+            raise LaunchRefused(
+                "duplicate",
+                f"The same job already ran ({status}): see its results, or choose to run it again.",
+                existing=duplicate,
+            )
     return schema, options, digest
 
 
@@ -169,22 +199,34 @@ def launch(request: LaunchRequest) -> JobRequest:
     snapshot, target = request.snapshot, request.snapshot.target
     nonce = secrets.token_hex(16)  # 128 random bits; the secret is HMAC'd from it
     job = JobRequest(
-        job_key=schema.key, squonk_collection=schema.collection, squonk_job=schema.job,
-        squonk_version=schema.version, snapshot=snapshot, target=target,
-        project=target.project, user=request.user, squonk_project=target.default_squonk_project,
-        inputs=request.inputs, options={}, fingerprint=digest, callback_nonce=nonce,
+        job_key=schema.key,
+        squonk_collection=schema.collection,
+        squonk_job=schema.job,
+        squonk_version=schema.version,
+        snapshot=snapshot,
+        target=target,
+        project=target.project,
+        user=request.user,
+        squonk_project=target.default_squonk_project,
+        inputs=request.inputs,
+        options={},
+        fingerprint=digest,
+        callback_nonce=nonce,
         callback_secret_hash=secret_hash(callback_secret(nonce)),
-        callback_context=f"fjl-{uuid.uuid4().hex}", job_status=states.OPEN,
+        callback_context=f"fjl-{uuid.uuid4().hex}",
+        job_status=states.OPEN,
         user_summary=(request.summary or "").strip()[:200] or None,
     )
     db.session.add(job)
     db.session.flush()  # the id names the job directory
     job.job_dir = job_directory(request.user, job.id)
-    context = LaunchContext(request.user.username, job.job_dir, target.title,
-                            _protein_of(schema, request.inputs))
+    context = LaunchContext(
+        request.user.username, job.job_dir, target.title, _protein_of(schema, request.inputs)
+    )
     job.options = resolve_options(schema, request.options, context)
-    job.specification = squonk_variables(schema, request.inputs, job.options,
-                                         transfer_file_path(target.title))
+    job.specification = squonk_variables(
+        schema, request.inputs, job.options, transfer_file_path(target.title)
+    )
     states.record_event(job, "user", f"requested by {request.user.username}")
     db.session.commit()
     enqueue_launch(job)
@@ -194,13 +236,15 @@ def launch(request: LaunchRequest) -> JobRequest:
 
 
 def enqueue_launch(job: JobRequest) -> None:
-    rq_job = enqueue_squonk_task("app.jobs.launch.launch_job", job.id,
-                                 "app.jobs.launch.launch_attempt_failed", timeout=300)
+    rq_job = enqueue_squonk_task(
+        "app.jobs.launch.launch_job", job.id, "app.jobs.launch.launch_attempt_failed", timeout=300
+    )
     job.rq_job_id = rq_job.id
     db.session.commit()
 
 
 # --- acting on a job ---------------------------------------------------------------------
+
 
 class CancelRefused(Exception):
     """The job cannot be cancelled (already finished, or Squonk2 refused)."""
@@ -219,7 +263,6 @@ def cancel(job: JobRequest, user: User) -> None:
         except SquonkError as exc:
             if exc.status != 404:  # already gone in Squonk2 is as good as stopped
                 raise CancelRefused(f"Squonk2 could not stop the job: {exc}") from exc
-    states.apply_transition(job, states.REVOKED, "user",
-                            message=f"cancelled by {user.username}")
+    states.apply_transition(job, states.REVOKED, "user", message=f"cancelled by {user.username}")
     db.session.commit()
     log.info("job %s cancelled by %s", job.id, user.username)

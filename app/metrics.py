@@ -40,7 +40,8 @@ class LauncherCollector:
 
         jobs = GaugeMetricFamily("launcher_jobs", "Job requests by status", labels=["status"])
         for status, count in db.session.execute(
-                select(JobRequest.job_status, func.count()).group_by(JobRequest.job_status)):
+            select(JobRequest.job_status, func.count()).group_by(JobRequest.job_status)
+        ):
             jobs.add_metric([status], count)
         yield jobs
 
@@ -52,23 +53,31 @@ class LauncherCollector:
         launches = CounterMetricFamily("launcher_launches", "Jobs launched (requests accepted)")
         launches.add_metric([], counters.get("launches", 0))
         yield launches
-        callbacks = CounterMetricFamily("launcher_callbacks", "Squonk2 callbacks received",
-                                        labels=["outcome", "reason"])
+        callbacks = CounterMetricFamily(
+            "launcher_callbacks", "Squonk2 callbacks received", labels=["outcome", "reason"]
+        )
         for key, value in sorted(counters.items()):
             name, *labels = key.split("|")
             if name == "callbacks" and len(labels) == 2:
                 callbacks.add_metric(labels, value)
         yield callbacks
 
-        yield from self.durations(JobFileTransfer.created, JobFileTransfer.transfer_datetime,
-                                  "launcher_transfer_duration_seconds",
-                                  "Time from a transfer's request to its success")
-        yield from self.durations(JobRequest.created, JobRequest.launched,
-                                  "launcher_launch_duration_seconds",
-                                  "Time from a launch request to the instance on Squonk2")
+        yield from self.durations(
+            JobFileTransfer.created,
+            JobFileTransfer.transfer_datetime,
+            "launcher_transfer_duration_seconds",
+            "Time from a transfer's request to its success",
+        )
+        yield from self.durations(
+            JobRequest.created,
+            JobRequest.launched,
+            "launcher_launch_duration_seconds",
+            "Time from a launch request to the instance on Squonk2",
+        )
 
-        queued = GaugeMetricFamily("launcher_queue_length", "Tasks waiting or failed in RQ",
-                                   labels=["state"])
+        queued = GaugeMetricFamily(
+            "launcher_queue_length", "Tasks waiting or failed in RQ", labels=["state"]
+        )
         try:
             q = queue()
             queued.add_metric(["queued"], q.count)
@@ -80,8 +89,9 @@ class LauncherCollector:
 
     @staticmethod
     def durations(start, end, name: str, doc: str):
-        rows = db.session.execute(select(start, end).where(end.is_not(None))
-                                  .order_by(end.desc()).limit(1000)).all()
+        rows = db.session.execute(
+            select(start, end).where(end.is_not(None)).order_by(end.desc()).limit(1000)
+        ).all()
         total = sum(max(0.0, (b - a).total_seconds()) for a, b in rows)
         summary = SummaryMetricFamily(name, doc + " (latest 1000)")
         summary.add_metric([], count_value=len(rows), sum_value=total)
@@ -92,4 +102,3 @@ def render() -> bytes:
     registry = CollectorRegistry()
     registry.register(LauncherCollector())
     return generate_latest(registry)
-

@@ -28,8 +28,9 @@ def after_success(job: JobRequest) -> None:
     """Called in the transaction that recorded SUCCESS; the caller commits."""
     if not imports_results(job):
         return
-    states.apply_transition(job, states.UPLOADING, "system",
-                            message="importing the results as a computed set")
+    states.apply_transition(
+        job, states.UPLOADING, "system", message="importing the results as a computed set"
+    )
     _enqueue_after_commit(job.id)
 
 
@@ -54,5 +55,9 @@ def _forget_pending(session) -> None:
 
 
 def enqueue_import(job_id: int) -> None:
-    enqueue_squonk_task("app.jobs.results.import_results", job_id,
-                        "app.jobs.results.import_attempt_failed", timeout=1800)
+    enqueue_squonk_task(
+        "app.jobs.results.import_results",
+        job_id,
+        "app.jobs.results.import_attempt_failed",
+        timeout=1800,
+    )

@@ -152,8 +152,12 @@ def transfer_is_alive(transfer: JobFileTransfer) -> bool:
 
 def enqueue_transfer(transfer: JobFileTransfer) -> None:
     """Commit first, then enqueue (a fast worker must find the row)."""
-    job = enqueue_squonk_task("app.jobs.transfer.transfer_files", transfer.id,
-                              "app.jobs.transfer.transfer_attempt_failed", timeout=3600)
+    job = enqueue_squonk_task(
+        "app.jobs.transfer.transfer_files",
+        transfer.id,
+        "app.jobs.transfer.transfer_attempt_failed",
+        timeout=3600,
+    )
     transfer.rq_job_id = job.id
     db.session.commit()
 

@@ -17,8 +17,11 @@ def bench_database_url(workdir: Path) -> str:
     base = os.environ.get("DATABASE_URL")
     if not base:
         return f"sqlite:///{workdir / 'bench.db'}"
-    url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1)
-                   if base.startswith("postgresql://") else base)
+    url = make_url(
+        base.replace("postgresql://", "postgresql+psycopg://", 1)
+        if base.startswith("postgresql://")
+        else base
+    )
     name = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -38,5 +41,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summary(values_ms: list[float]) -> str:
-    return (f"median {statistics.median(values_ms):7.1f} ms   "
-            f"p95 {percentile(values_ms, 95):7.1f} ms   p99 {percentile(values_ms, 99):7.1f} ms")
+    return (
+        f"median {statistics.median(values_ms):7.1f} ms   "
+        f"p95 {percentile(values_ms, 95):7.1f} ms   p99 {percentile(values_ms, 99):7.1f} ms"
+    )

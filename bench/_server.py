@@ -34,8 +34,13 @@ def bench_app(workdir: Path):
     from app.loader import load_target
     from bench._common import bench_database_url
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": bench_database_url(workdir),
-                      "SECRET_KEY": SECRET_KEY, "DATA_DIR": str(workdir / "data")})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": bench_database_url(workdir),
+            "SECRET_KEY": SECRET_KEY,
+            "DATA_DIR": str(workdir / "data"),
+        }
+    )
     source = demo_data_dir() / "mac1_mols"
     mols = workdir / "mac1"
     mols.mkdir(parents=True, exist_ok=True)
@@ -43,8 +48,7 @@ def bench_app(workdir: Path):
         shutil.copy(source / f"{code}.mol", mols / f"{code}.mol")
     with app.app_context():
         upgrade()
-        load_target(mols, "Mac1", "lb18145-1", public=True,
-                    template_pdb=source / "template.pdb")
+        load_target(mols, "Mac1", "lb18145-1", public=True, template_pdb=source / "template.pdb")
     return app
 
 
@@ -55,30 +59,53 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app, workdir: Path, workers: int = 4, threads: int = 4,
-             extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def gunicorn(
+    app, workdir: Path, workers: int = 4, threads: int = 4, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Serve ``app``'s database with gunicorn; yields the base URL; stops it afterwards.
 
     Its access log, ``workdir/access.log``, has one line per request: path, status and the
     server-side time in microseconds (see server_times).
     """
     port = free_port()
-    env = dict(os.environ,
-               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-               SECRET_KEY=SECRET_KEY, DATA_DIR=str(workdir / "data"),
-               LAUNCHER_INSTANCE_DIR=str(workdir / "instance"), **(extra_env or {}))
+    env = dict(
+        os.environ,
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        SECRET_KEY=SECRET_KEY,
+        DATA_DIR=str(workdir / "data"),
+        LAUNCHER_INSTANCE_DIR=str(workdir / "instance"),
+        **(extra_env or {}),
+    )
     log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--log-level", "warning",
-         # idle connections outlive the pollers' 2 s period (gunicorn's default is 2 s, so
-         # a poll could race the server closing its connection)
-         "--keep-alive", "5",
-         "--access-logfile", str(workdir / "access.log"),
-         "--access-logformat", "%(U)s %(s)s %(D)s",
-         "app:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            # idle connections outlive the pollers' 2 s period (gunicorn's default is 2 s, so
+            # a poll could race the server closing its connection)
+            "--keep-alive",
+            "5",
+            "--access-logfile",
+            str(workdir / "access.log"),
+            "--access-logformat",
+            "%(U)s %(s)s %(D)s",
+            "app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -114,8 +141,9 @@ def server_times(workdir: Path, prefix: str, skip: int = 0) -> tuple[list[float]
         lines = (workdir / "access.log").read_text().splitlines()
     except FileNotFoundError:
         return [], 0
-    return [int(line.rsplit(" ", 1)[1]) / 1000 for line in lines[skip:]
-            if line.startswith(prefix)], len(lines)
+    return [
+        int(line.rsplit(" ", 1)[1]) / 1000 for line in lines[skip:] if line.startswith(prefix)
+    ], len(lines)
 
 
 def cpu_sample() -> list[int] | None:
@@ -136,6 +164,8 @@ def cpu_report(before: list[int] | None) -> str:
     total = sum(delta[:8]) or 1
     idle = delta[3] + delta[4]
     steal = delta[7] if len(delta) > 7 else 0
-    return (f"machine CPU during the run (all processes, {cores()} cores): busy "
-            f"{100 * (total - idle - steal) / total:.0f}%, stolen by the hypervisor "
-            f"{100 * steal / total:.0f}%")
+    return (
+        f"machine CPU during the run (all processes, {cores()} cores): busy "
+        f"{100 * (total - idle - steal) / total:.0f}%, stolen by the hypervisor "
+        f"{100 * steal / total:.0f}%"
+    )

@@ -50,8 +50,10 @@ from bench._server import (  # noqa: E402
 
 NORMAL = ["PENDING", "STARTED", "STARTED", "SUCCESS", "STARTED", "SUCCESS", "PENDING"]
 OVERTAKEN = ["PENDING", "SUCCESS", "STARTED", "PENDING"]
-EXPECTED = {"normal": [("PENDING", "STARTED"), ("STARTED", "SUCCESS")],
-            "overtaken": [("PENDING", "SUCCESS")]}
+EXPECTED = {
+    "normal": [("PENDING", "STARTED"), ("STARTED", "SUCCESS")],
+    "overtaken": [("PENDING", "SUCCESS")],
+}
 
 
 def seed(app, count: int) -> list[dict]:
@@ -65,26 +67,44 @@ def seed(app, count: int) -> list[dict]:
     with app.app_context():
         target = db.session.scalar(select(Target).where(Target.title == "Mac1"))
         user = User(username="bench")
-        snapshot = Snapshot(target=target, author=user, title="bench",
-                            proteins=target.proteins[:2])
+        snapshot = Snapshot(target=target, author=user, title="bench", proteins=target.proteins[:2])
         db.session.add_all([user, snapshot])
         db.session.commit()
         rows, jobs = [], []
         for n in range(count):
             nonce = uuid.uuid4().hex
             secret = callback_secret(nonce)
-            rows.append(dict(
-                job_key="rdkit-conformers", squonk_collection="rdkit",
-                squonk_job="rdkit-conformers", squonk_version="1.0.0",
-                snapshot_id=snapshot.id, target_id=target.id, project_id=target.project_id,
-                user_id=user.id, squonk_project="project-bench", inputs={}, options={},
-                specification={}, job_status="PENDING", fingerprint=uuid.uuid4().hex,
-                callback_nonce=nonce, callback_secret_hash=secret_hash(secret),
-                callback_context=f"fjl-{nonce}", squonk_instance_id=f"instance-{nonce}",
-                launched=datetime.now(UTC)))
-            jobs.append({"secret": secret, "instance": f"instance-{nonce}",
-                         "context": f"fjl-{nonce}",
-                         "kind": "overtaken" if n % 4 == 3 else "normal"})
+            rows.append(
+                dict(
+                    job_key="rdkit-conformers",
+                    squonk_collection="rdkit",
+                    squonk_job="rdkit-conformers",
+                    squonk_version="1.0.0",
+                    snapshot_id=snapshot.id,
+                    target_id=target.id,
+                    project_id=target.project_id,
+                    user_id=user.id,
+                    squonk_project="project-bench",
+                    inputs={},
+                    options={},
+                    specification={},
+                    job_status="PENDING",
+                    fingerprint=uuid.uuid4().hex,
+                    callback_nonce=nonce,
+                    callback_secret_hash=secret_hash(secret),
+                    callback_context=f"fjl-{nonce}",
+                    squonk_instance_id=f"instance-{nonce}",
+                    launched=datetime.now(UTC),
+                )
+            )
+            jobs.append(
+                {
+                    "secret": secret,
+                    "instance": f"instance-{nonce}",
+                    "context": f"fjl-{nonce}",
+                    "kind": "overtaken" if n % 4 == 3 else "normal",
+                }
+            )
         db.session.execute(insert(JobRequest), rows)
         db.session.commit()
         ids = dict(db.session.execute(select(JobRequest.callback_context, JobRequest.id)).all())
@@ -102,14 +122,17 @@ def send_all(base: str, jobs: list[dict], senders: int) -> dict:
 
     def sender(n: int) -> None:
         session = requests.Session()
-        mine = jobs[n % groups::groups]
+        mine = jobs[n % groups :: groups]
         go.wait()
         for job in mine:
             url = f"{base}/api/job_callback/{job['secret']}/"
             for status in NORMAL if job["kind"] == "normal" else OVERTAKEN:
-                body = {"job_status": status, "instance_id": job["instance"],
-                        "task_id": f"task-{job['id']}",
-                        "state_transition_time": datetime.now(UTC).isoformat()}
+                body = {
+                    "job_status": status,
+                    "instance_id": job["instance"],
+                    "task_id": f"task-{job['id']}",
+                    "state_transition_time": datetime.now(UTC).isoformat(),
+                }
                 begin = time.perf_counter()
                 try:
                     code = session.put(url, json=body, timeout=30).status_code
@@ -125,9 +148,11 @@ def send_all(base: str, jobs: list[dict], senders: int) -> dict:
     started = time.perf_counter()
     for thread in threads:
         thread.join()
-    return {"wall": time.perf_counter() - started,
-            "latencies": [v for values in latencies for v in values],
-            "answers": sum(answers, Counter())}
+    return {
+        "wall": time.perf_counter() - started,
+        "latencies": [v for values in latencies for v in values],
+        "answers": sum(answers, Counter()),
+    }
 
 
 def check(app, jobs: list[dict]) -> dict:
@@ -141,9 +166,10 @@ def check(app, jobs: list[dict]) -> dict:
         status = dict(db.session.execute(select(JobRequest.id, JobRequest.job_status)).all())
         recorded: dict[int, list[tuple[str, str]]] = {}
         for job_id, before, after in db.session.execute(
-                select(JobEvent.job_request_id, JobEvent.from_status, JobEvent.to_status)
-                .where(JobEvent.from_status != JobEvent.to_status)
-                .order_by(JobEvent.id)):
+            select(JobEvent.job_request_id, JobEvent.from_status, JobEvent.to_status)
+            .where(JobEvent.from_status != JobEvent.to_status)
+            .order_by(JobEvent.id)
+        ):
             recorded.setdefault(job_id, []).append((before, after))
     lost = extra = wrong = expected_total = 0
     for job in jobs:
@@ -153,15 +179,20 @@ def check(app, jobs: list[dict]) -> dict:
         lost += len(expected) - matched
         extra += len(got) - matched
         wrong += status[job["id"]] != "SUCCESS" or got != expected
-    return {"expected": expected_total,
-            "recorded": sum(len(v) for v in recorded.values()),
-            "lost": lost, "extra": extra, "wrong_jobs": wrong,
-            "not_success": sum(1 for job in jobs if status[job["id"]] != "SUCCESS")}
+    return {
+        "expected": expected_total,
+        "recorded": sum(len(v) for v in recorded.values()),
+        "lost": lost,
+        "extra": extra,
+        "wrong_jobs": wrong,
+        "not_success": sum(1 for job in jobs if status[job["id"]] != "SUCCESS"),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (Procfile: 2)")
@@ -173,14 +204,17 @@ def main() -> None:
     jobs = seed(app, args.jobs)
     backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
     overtaken = sum(1 for job in jobs if job["kind"] == "overtaken")
-    print(f"database {backend}: {args.jobs} jobs at PENDING ({overtaken} where SUCCESS "
-          f"overtakes STARTED); {args.senders} senders, each job sent by 2 of them at once")
-    print(f"server: gunicorn {args.workers} workers x {args.threads} threads, "
-          f"CALLBACK_RATE_LIMIT=0")
-    print(f"NOTE: {cores()} CPU cores, shared by the senders, gunicorn and PostgreSQL",
-          flush=True)
-    with gunicorn(app, workdir, args.workers, args.threads,
-                  extra_env={"CALLBACK_RATE_LIMIT": "0"}) as base:
+    print(
+        f"database {backend}: {args.jobs} jobs at PENDING ({overtaken} where SUCCESS "
+        f"overtakes STARTED); {args.senders} senders, each job sent by 2 of them at once"
+    )
+    print(
+        f"server: gunicorn {args.workers} workers x {args.threads} threads, CALLBACK_RATE_LIMIT=0"
+    )
+    print(f"NOTE: {cores()} CPU cores, shared by the senders, gunicorn and PostgreSQL", flush=True)
+    with gunicorn(
+        app, workdir, args.workers, args.threads, extra_env={"CALLBACK_RATE_LIMIT": "0"}
+    ) as base:
         _, seen = server_times(workdir, "/api/job_callback/")
         cpu = cpu_sample()
         result = send_all(base, jobs, args.senders)
@@ -188,18 +222,21 @@ def main() -> None:
         load = cpu_report(cpu)
     values, answers = result["latencies"], result["answers"]
     ok = sum(n for code, n in answers.items() if isinstance(code, int) and 200 <= code < 300)
-    print(f"{len(values)} callbacks in {result['wall']:.1f} s: "
-          f"{len(values) / result['wall']:.1f} callbacks/s sustained")
+    print(
+        f"{len(values)} callbacks in {result['wall']:.1f} s: "
+        f"{len(values) / result['wall']:.1f} callbacks/s sustained"
+    )
     print(f"  client-side  {summary(values)}   max {max(values):7.1f} ms")
     if server:
         print(f"  server-side  {summary(server)}   (gunicorn's own request time)")
     print(f"  {load}")
-    print(f"answers: {dict(sorted(answers.items(), key=str))}; "
-          f"non-2xx: {len(values) - ok}")
+    print(f"answers: {dict(sorted(answers.items(), key=str))}; non-2xx: {len(values) - ok}")
     verdict = check(app, jobs)
-    print(f"transitions: expected {verdict['expected']}, recorded {verdict['recorded']}; "
-          f"duplicates {verdict['extra']}; jobs not SUCCESS {verdict['not_success']}; "
-          f"jobs whose history differs {verdict['wrong_jobs']}")
+    print(
+        f"transitions: expected {verdict['expected']}, recorded {verdict['recorded']}; "
+        f"duplicates {verdict['extra']}; jobs not SUCCESS {verdict['not_success']}; "
+        f"jobs whose history differs {verdict['wrong_jobs']}"
+    )
     print(f"lost transitions: {verdict['lost']}")
     if verdict["lost"] or verdict["extra"] or verdict["wrong_jobs"] or ok != len(values):
         sys.exit(1)

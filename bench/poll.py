@@ -74,15 +74,22 @@ def seed(app) -> None:
         snapshots = {}
         for user in users:
             snapshots[user.username] = [
-                Snapshot(target=target, author=user, title=f"{user.username} snapshot {n}",
-                         proteins=target.proteins[:2]) for n in range(3)]
+                Snapshot(
+                    target=target,
+                    author=user,
+                    title=f"{user.username} snapshot {n}",
+                    proteins=target.proteins[:2],
+                )
+                for n in range(3)
+            ]
             db.session.add_all(snapshots[user.username])
         db.session.commit()
 
         # who owns each job: "bench" 200, the rest shared out; interleaved in time
         others = [u for u in users if u is not bench]
-        owners = [bench] * BENCH_JOBS + [others[i % len(others)]
-                                         for i in range(TOTAL_JOBS - BENCH_JOBS)]
+        owners = [bench] * BENCH_JOBS + [
+            others[i % len(others)] for i in range(TOTAL_JOBS - BENCH_JOBS)
+        ]
         rng.shuffle(owners)
         seen: dict[int, int] = {}
         counts = {u.id: owners.count(u) for u in users}
@@ -94,26 +101,42 @@ def seed(app) -> None:
             running = index >= counts[user.id] * 0.9
             status = rng.choice(RUNNING_MIX if running else FINISHED_MIX)
             created = start + timedelta(seconds=n * 250)
-            started = created + timedelta(seconds=30) if status not in ("OPEN",
-                                                                        "PENDING") else None
-            finished = created + timedelta(minutes=5) if status in ("SUCCESS", "FAILURE",
-                                                                    "REVOKED",
-                                                                    "UPLOADED") else None
+            started = created + timedelta(seconds=30) if status not in ("OPEN", "PENDING") else None
+            finished = (
+                created + timedelta(minutes=5)
+                if status in ("SUCCESS", "FAILURE", "REVOKED", "UPLOADED")
+                else None
+            )
             nonce = uuid.uuid4().hex
             key = rng.choice(["rdkit-conformers", "fragmenstein-combine"])
-            rows.append(dict(
-                job_key=key, squonk_collection="bench", squonk_job=key,
-                squonk_version="1.0.0", snapshot_id=rng.choice(snapshots[user.username]).id,
-                target_id=target.id, project_id=target.project_id, user_id=user.id,
-                squonk_project="project-bench", inputs={"inputFile": ["diamond-x0104_A"]},
-                options={"randomSeed": n}, specification={}, job_status=status,
-                fingerprint=uuid.uuid4().hex + uuid.uuid4().hex,
-                callback_nonce=nonce, callback_secret_hash=uuid.uuid4().hex * 2,
-                callback_context=f"fjl-{nonce}",
-                squonk_instance_id=None if status == "OPEN" else f"instance-{nonce}",
-                user_summary=f"run {index}" if index % 7 == 0 else None,
-                created=created, updated=finished or started or created, launched=created,
-                started=started, finished=finished))
+            rows.append(
+                dict(
+                    job_key=key,
+                    squonk_collection="bench",
+                    squonk_job=key,
+                    squonk_version="1.0.0",
+                    snapshot_id=rng.choice(snapshots[user.username]).id,
+                    target_id=target.id,
+                    project_id=target.project_id,
+                    user_id=user.id,
+                    squonk_project="project-bench",
+                    inputs={"inputFile": ["diamond-x0104_A"]},
+                    options={"randomSeed": n},
+                    specification={},
+                    job_status=status,
+                    fingerprint=uuid.uuid4().hex + uuid.uuid4().hex,
+                    callback_nonce=nonce,
+                    callback_secret_hash=uuid.uuid4().hex * 2,
+                    callback_context=f"fjl-{nonce}",
+                    squonk_instance_id=None if status == "OPEN" else f"instance-{nonce}",
+                    user_summary=f"run {index}" if index % 7 == 0 else None,
+                    created=created,
+                    updated=finished or started or created,
+                    launched=created,
+                    started=started,
+                    finished=finished,
+                )
+            )
         db.session.execute(insert(JobRequest), rows)
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
@@ -126,9 +149,12 @@ def login(base: str) -> requests.cookies.RequestsCookieJar:
     session = requests.Session()
     page = session.get(f"{base}/login", timeout=10)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    answer = session.post(f"{base}/login", data={"csrf_token": token, "username": "bench",
-                                                 "password": PASSWORD},
-                          allow_redirects=False, timeout=10)
+    answer = session.post(
+        f"{base}/login",
+        data={"csrf_token": token, "username": "bench", "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert answer.status_code == 302, answer.status_code
     return session.cookies
 
@@ -154,8 +180,11 @@ def run(base: str, cookies, pollers: int, seconds: float, interval: float) -> di
             try:
                 response = session.get(f"{base}/jobs/", timeout=30)
                 elapsed = (time.perf_counter() - begin) * 1000
-                if response.status_code == 200 and 'id="job-rows"' in response.text \
-                        and 'data-job="' in response.text:
+                if (
+                    response.status_code == 200
+                    and 'id="job-rows"' in response.text
+                    and 'data-job="' in response.text
+                ):
                     latencies[n].append(elapsed)
                 else:
                     errors[n].append(f"HTTP {response.status_code}")
@@ -185,8 +214,10 @@ def report(label: str, result: dict, server: list[float]) -> float:
         return float("inf")
     p99 = percentile(values, 99)
     kinds = sorted(set(result["errors"]))
-    print(f"{label}: {result['ok'] / result['wall']:.1f} requests/s, "
-          f"errors {len(result['errors'])}{' ' + str(kinds) if kinds else ''}")
+    print(
+        f"{label}: {result['ok'] / result['wall']:.1f} requests/s, "
+        f"errors {len(result['errors'])}{' ' + str(kinds) if kinds else ''}"
+    )
     print(f"  client-side  {summary(values)}   max {max(values):7.1f} ms")
     if server:
         print(f"  server-side  {summary(server)}   (gunicorn's own request time)")
@@ -194,16 +225,22 @@ def report(label: str, result: dict, server: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--interval", type=float, default=2.0,
-                        help="seconds between one poller's requests (the page's hx-trigger)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="seconds between one poller's requests (the page's hx-trigger)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (Procfile: 2)")
     parser.add_argument("--threads", type=int, default=1, help="threads each (Procfile: 1)")
-    parser.add_argument("--skip-saturate", action="store_true",
-                        help="only the paced run, not the back-to-back one")
+    parser.add_argument(
+        "--skip-saturate", action="store_true", help="only the paced run, not the back-to-back one"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-poll-"))
@@ -211,32 +248,45 @@ def main() -> None:
     app = bench_app(workdir)
     seed(app)
     backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
-    print(f"database {backend}: {TOTAL_JOBS} jobs of {USERS} users, 'bench' has {BENCH_JOBS} "
-          f"(seeded in {time.perf_counter() - began:.1f} s)")
-    print(f"server: gunicorn {args.workers} workers x {args.threads} threads; "
-          f"{args.pollers} pollers for {args.seconds:.0f} s each run; GET /jobs/ with "
-          f"HX-Target: job-rows (50-row <tbody>)")
+    print(
+        f"database {backend}: {TOTAL_JOBS} jobs of {USERS} users, 'bench' has {BENCH_JOBS} "
+        f"(seeded in {time.perf_counter() - began:.1f} s)"
+    )
+    print(
+        f"server: gunicorn {args.workers} workers x {args.threads} threads; "
+        f"{args.pollers} pollers for {args.seconds:.0f} s each run; GET /jobs/ with "
+        f"HX-Target: job-rows (50-row <tbody>)"
+    )
     print(f"NOTE: {cores()} CPU cores, shared by the load generator, gunicorn and PostgreSQL")
     with gunicorn(app, workdir, args.workers, args.threads) as base:
         cookies = login(base)
         probe = requests.get(f"{base}/jobs/", headers=HTMX, cookies=cookies, timeout=10)
         assert probe.status_code == 200, f"poll answered {probe.status_code}, not 200"
         rows = probe.text.count('data-job="')
-        print(f"one poll: {len(probe.content) // 1024} KiB, {rows} rows, status 200 "
-              f"(a row is not final, so the page keeps polling)")
+        print(
+            f"one poll: {len(probe.content) // 1024} KiB, {rows} rows, status 200 "
+            f"(a row is not final, so the page keeps polling)"
+        )
         _, seen = server_times(workdir, "/jobs/")
         cpu = cpu_sample()
         result = run(base, cookies, args.pollers, args.seconds, args.interval)
         server, seen = server_times(workdir, "/jobs/", seen)
-        p99 = report(f"paced: {args.pollers} pollers, each every {args.interval:g} s as the "
-                     f"page polls", result, server)
+        p99 = report(
+            f"paced: {args.pollers} pollers, each every {args.interval:g} s as the page polls",
+            result,
+            server,
+        )
         print(f"  {cpu_report(cpu)}")
         if not args.skip_saturate:
             cpu = cpu_sample()
             result = run(base, cookies, args.pollers, args.seconds, 0)
             server, seen = server_times(workdir, "/jobs/", seen)
-            report(f"saturated: {args.pollers} pollers back to back (no pause; latency is "
-                   f"mostly queueing)", result, server)
+            report(
+                f"saturated: {args.pollers} pollers back to back (no pause; latency is "
+                f"mostly queueing)",
+                result,
+                server,
+            )
             print(f"  {cpu_report(cpu)}")
     verdict = "PASS" if p99 < 100 else "FAIL"
     print(f"target p99 < 100 ms for {args.pollers} pollers (paced run): {verdict}")

@@ -80,9 +80,7 @@ def main() -> None:
                 )
                 db.session.add(snapshot)
                 db.session.commit()
-                worker = SimpleWorker(
-                    [queue()], connection=redis_connection()
-                )
+                worker = SimpleWorker([queue()], connection=redis_connection())
 
                 started = time.perf_counter()
                 transfer, _ = request_transfer(snapshot, user)

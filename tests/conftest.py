@@ -196,8 +196,9 @@ def assert_no_callback_secret_leaked(texts: list[str]) -> None:
     from app.launches import callback_secret
     from app.models import JobRequest
 
-    secrets = [callback_secret(nonce) for nonce in db.session.scalars(
-        select(JobRequest.callback_nonce))]
+    secrets = [
+        callback_secret(nonce) for nonce in db.session.scalars(select(JobRequest.callback_nonce))
+    ]
     for secret in secrets:
         for body in texts:
             assert secret not in body, "a callback secret leaked into a response or log"
@@ -450,9 +451,9 @@ class WorkerProcess:
                     str(v) for v in config.get("SQUONK2_RETRY_INTERVALS", [])
                 ),
                 "TRANSFER_STALE_SECONDS": str(config["TRANSFER_STALE_SECONDS"]),
-            "RECONCILE_INTERVAL": str(config["RECONCILE_INTERVAL"]),
-            "RECONCILE_QUIET_SECONDS": str(config["RECONCILE_QUIET_SECONDS"]),
-            "SECRET_KEY": config["SECRET_KEY"],
+                "RECONCILE_INTERVAL": str(config["RECONCILE_INTERVAL"]),
+                "RECONCILE_QUIET_SECONDS": str(config["RECONCILE_QUIET_SECONDS"]),
+                "SECRET_KEY": config["SECRET_KEY"],
                 "PYTHONUNBUFFERED": "1",
             }
         )

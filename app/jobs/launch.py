@@ -16,8 +16,10 @@ from app.squonk import SquonkPermanentError, SquonkTransientError
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = ("Squonk2 could not be reached, so the job was not started. "
-               "Try again in a few minutes; if it keeps failing, tell your administrator.")
+UNREACHABLE = (
+    "Squonk2 could not be reached, so the job was not started. "
+    "Try again in a few minutes; if it keeps failing, tell your administrator."
+)
 
 
 def _instance_name(job: JobRequest) -> str:
@@ -26,8 +28,12 @@ def _instance_name(job: JobRequest) -> str:
 
 
 def specification(job: JobRequest) -> dict:
-    return {"collection": job.squonk_collection, "job": job.squonk_job,
-            "version": job.squonk_version, "variables": job.specification}
+    return {
+        "collection": job.squonk_collection,
+        "job": job.squonk_job,
+        "version": job.squonk_version,
+        "variables": job.specification,
+    }
 
 
 def launch_job(job_id: int) -> str:
@@ -48,10 +54,12 @@ def launch_job(job_id: int) -> str:
         else:
             spec = specification(job)
             url = callback_url(job)
-            dry = client.dry_run(job.squonk_project, _instance_name(job), spec, url,
-                                 job.callback_context)
-            started = client.start_job(job.squonk_project, _instance_name(job), spec, url,
-                                       job.callback_context)
+            dry = client.dry_run(
+                job.squonk_project, _instance_name(job), spec, url, job.callback_context
+            )
+            started = client.start_job(
+                job.squonk_project, _instance_name(job), spec, url, job.callback_context
+            )
             instance_id, task_id = started["instance_id"], started["task_id"]
             info = {"command": started.get("command") or dry.get("command")}
     except SquonkPermanentError as exc:
@@ -71,12 +79,18 @@ def record_launch(job_id: int, instance_id: str, task_id: str, info: dict) -> st
     for _ in range(5):
         job = db.session.get(JobRequest, job_id)
         job.squonk_instance_id, job.squonk_task_id = instance_id, task_id
-        job.squonk_job_info = {**info, "instance_id": instance_id, "task_id": task_id,
-                               "project_id": job.squonk_project, "job_dir": job.job_dir}
+        job.squonk_job_info = {
+            **info,
+            "instance_id": instance_id,
+            "task_id": task_id,
+            "project_id": job.squonk_project,
+            "job_dir": job.job_dir,
+        }
         job.launched = job.last_heard = utcnow()
         if job.job_status == states.OPEN:  # else a callback already told us more
-            states.apply_transition(job, states.PENDING, "system",
-                                    message=f"started on Squonk2 as {instance_id}")
+            states.apply_transition(
+                job, states.PENDING, "system", message=f"started on Squonk2 as {instance_id}"
+            )
         try:
             db.session.commit()
             return job.job_status
@@ -99,5 +113,9 @@ def launch_attempt_failed(job, connection, exc_type, exc_value, traceback) -> No
     if row is None or row.job_status != states.OPEN:
         return
     db.session.rollback()
-    fail(row, UNREACHABLE if issubclass(exc_type, SquonkTransientError) else
-         f"The launch stopped unexpectedly ({exc_type.__name__}); please try again.")
+    fail(
+        row,
+        UNREACHABLE
+        if issubclass(exc_type, SquonkTransientError)
+        else f"The launch stopped unexpectedly ({exc_type.__name__}); please try again.",
+    )

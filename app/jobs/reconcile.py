@@ -25,8 +25,12 @@ from app.squonk import SquonkPermanentError, SquonkTransientError
 log = logging.getLogger(__name__)
 
 # Instance phase (and last task state) -> our status
-PHASES = {"PENDING": states.PENDING, "RUNNING": states.STARTED,
-          "COMPLETED": states.SUCCESS, "FAILED": states.FAILURE}
+PHASES = {
+    "PENDING": states.PENDING,
+    "RUNNING": states.STARTED,
+    "COMPLETED": states.SUCCESS,
+    "FAILED": states.FAILURE,
+}
 
 
 def squonk_status(job: JobRequest) -> tuple[str, dict]:
@@ -54,7 +58,8 @@ def reconcile_job(job: JobRequest) -> str:
         if exc.status != 404:
             raise
         outcome = states.apply_transition(
-            job, states.FAILURE, "poll", message="lost: Squonk2 no longer knows this job")
+            job, states.FAILURE, "poll", message="lost: Squonk2 no longer knows this job"
+        )
         job.last_heard = utcnow()
         return outcome
     outcome = states.apply_transition(job, status, "poll", payload=answer)
@@ -66,17 +71,28 @@ def reconcile_job(job: JobRequest) -> str:
 
 def stuck_launches(now) -> list[JobRequest]:
     quiet = now - timedelta(seconds=current_app.config["RECONCILE_QUIET_SECONDS"])
-    return list(db.session.scalars(select(JobRequest).where(
-        JobRequest.job_status == states.OPEN, JobRequest.squonk_instance_id.is_(None),
-        JobRequest.updated < quiet)))
+    return list(
+        db.session.scalars(
+            select(JobRequest).where(
+                JobRequest.job_status == states.OPEN,
+                JobRequest.squonk_instance_id.is_(None),
+                JobRequest.updated < quiet,
+            )
+        )
+    )
 
 
 def interrupted_imports(now) -> list[JobRequest]:
     """Imports whose worker died: UPLOADING for longer than any import takes. The set is
     stored in one transaction, so such a job has a complete set or none."""
     stale = now - timedelta(seconds=current_app.config["IMPORT_STALE_SECONDS"])
-    return list(db.session.scalars(select(JobRequest).where(
-        JobRequest.job_status == states.UPLOADING, JobRequest.updated < stale)))
+    return list(
+        db.session.scalars(
+            select(JobRequest).where(
+                JobRequest.job_status == states.UPLOADING, JobRequest.updated < stale
+            )
+        )
+    )
 
 
 def reconcile() -> dict[str, int]:
@@ -85,14 +101,16 @@ def reconcile() -> dict[str, int]:
 
     now = utcnow()
     quiet = now - timedelta(seconds=current_app.config["RECONCILE_QUIET_SECONDS"])
-    candidates = db.session.scalars(select(JobRequest.id).where(
-        JobRequest.job_status.in_(states.RUNNING),
-        JobRequest.squonk_instance_id.is_not(None),
-        or_(JobRequest.last_heard.is_(None), JobRequest.last_heard < quiet))).all()
+    candidates = db.session.scalars(
+        select(JobRequest.id).where(
+            JobRequest.job_status.in_(states.RUNNING),
+            JobRequest.squonk_instance_id.is_not(None),
+            or_(JobRequest.last_heard.is_(None), JobRequest.last_heard < quiet),
+        )
+    ).all()
     counts: dict[str, int] = {}
     for job_id in candidates:
-        job = db.session.scalar(select(JobRequest).where(JobRequest.id == job_id)
-                                .with_for_update())
+        job = db.session.scalar(select(JobRequest).where(JobRequest.id == job_id).with_for_update())
         if job is None or job.job_status not in states.RUNNING:
             db.session.rollback()
             continue
@@ -134,6 +152,7 @@ def orphaned_transfers() -> list[int]:
     from app.models.transfers import PENDING, STARTED
     from app.transfers import transfer_is_alive
 
-    rows = db.session.scalars(select(JobFileTransfer).where(
-        JobFileTransfer.transfer_status.in_((PENDING, STARTED)))).all()
+    rows = db.session.scalars(
+        select(JobFileTransfer).where(JobFileTransfer.transfer_status.in_((PENDING, STARTED)))
+    ).all()
     return [row.id for row in rows if not transfer_is_alive(row)]

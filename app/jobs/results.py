@@ -41,8 +41,11 @@ def field_descriptions(job: JobRequest, folder: str, name: str) -> dict[str, str
     descriptions = {}
     for field, about in fields.items():
         text = about.get("description") if isinstance(about, dict) else about
-        if isinstance(text, str) and text.strip() and field not in (
-                "original SMILES", "ref_mols", "ref_pdb"):
+        if (
+            isinstance(text, str)
+            and text.strip()
+            and field not in ("original SMILES", "ref_mols", "ref_pdb")
+        ):
             descriptions[field] = text.strip()
     return descriptions
 
@@ -79,17 +82,21 @@ def import_results(job_id: int) -> str:
         ref_url=f"{base}/jobs/{job.id}/",
         descriptions=descriptions,
     )
-    cset, report = create_computed_set(job.target, header.encode() + sdf, owner=user,
-                                       job_request_id=job.id)
+    cset, report = create_computed_set(
+        job.target, header.encode() + sdf, owner=user, job_request_id=job.id
+    )
     if cset is None:
         problems = "; ".join(str(p) for p in report.problems[:5])
         more = len(report.problems) - 5
         import_failed(job, problems + (f" (and {more} more)" if more > 0 else ""))
         return job.job_status
     job.computed_set_id = cset.id
-    states.apply_transition(job, states.UPLOADED, "system",
-                            message=f"computed set {cset.name} with {cset.molecule_count} "
-                                    "molecules")
+    states.apply_transition(
+        job,
+        states.UPLOADED,
+        "system",
+        message=f"computed set {cset.name} with {cset.molecule_count} molecules",
+    )
     job.message = None
     db.session.commit()
     log.info("job %s imported as computed set %s", job.id, cset.name)
@@ -104,8 +111,12 @@ def import_attempt_failed(job, connection, exc_type, exc_value, traceback) -> No
     if row is None or row.job_status != states.UPLOADING:
         return
     db.session.rollback()
-    import_failed(row, "Squonk2 could not be reached" if issubclass(
-        exc_type, SquonkTransientError) else f"{exc_type.__name__}: {exc_value}")
+    import_failed(
+        row,
+        "Squonk2 could not be reached"
+        if issubclass(exc_type, SquonkTransientError)
+        else f"{exc_type.__name__}: {exc_value}",
+    )
 
 
 def retry_import(job: JobRequest) -> None:

@@ -23,13 +23,14 @@ class JobRequest(db.Model):
     squonk_collection: Mapped[str] = mapped_column(String(100))
     squonk_job: Mapped[str] = mapped_column(String(100))
     squonk_version: Mapped[str] = mapped_column(String(40))
-    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"),
-                                             index=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"),
-                                           index=True)
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True
+    )
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), index=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
-                                                index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     squonk_project: Mapped[str] = mapped_column(String(80))
     inputs: Mapped[dict] = mapped_column(JSON, default=dict)
     options: Mapped[dict] = mapped_column(JSON, default=dict)  # after defaults and overrides
@@ -51,8 +52,7 @@ class JobRequest(db.Model):
     computed_set_id: Mapped[int | None] = mapped_column(Integer)
     rq_job_id: Mapped[str | None] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                              index=True)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     launched: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -69,7 +69,8 @@ class JobRequest(db.Model):
     project: Mapped[Project] = relationship()
     user: Mapped[User | None] = relationship()
     events: Mapped[list[JobEvent]] = relationship(
-        back_populates="job", order_by="JobEvent.id", cascade="all, delete-orphan")
+        back_populates="job", order_by="JobEvent.id", cascade="all, delete-orphan"
+    )
 
     def __repr__(self) -> str:
         return f"<JobRequest {self.id} {self.job_key} {self.job_status}>"
@@ -82,7 +83,8 @@ class JobEvent(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_request_id: Mapped[int] = mapped_column(
-        ForeignKey("job_requests.id", ondelete="CASCADE"), index=True)
+        ForeignKey("job_requests.id", ondelete="CASCADE"), index=True
+    )
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))

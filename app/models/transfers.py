@@ -23,9 +23,9 @@ class JobFileTransfer(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(
-        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"),
-                                           index=True)
+        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True
+    )
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     squonk_project: Mapped[str | None] = mapped_column(String(80))
     proteins: Mapped[list] = mapped_column(JSON, default=list)
@@ -53,16 +53,20 @@ class JobFileTransfer(db.Model):
     @property
     def is_fresh(self) -> bool:
         """Succeeded after the target's files last changed."""
-        return (self.transfer_status == SUCCESS and self.transfer_datetime is not None
-                and as_utc(self.transfer_datetime) > as_utc(self.target.last_updated_datetime))
+        return (
+            self.transfer_status == SUCCESS
+            and self.transfer_datetime is not None
+            and as_utc(self.transfer_datetime) > as_utc(self.target.last_updated_datetime)
+        )
 
 
 class SquonkFile(db.Model):
     """A file we uploaded to a Squonk2 project, with the SHA-256 of the bytes we sent."""
 
     __tablename__ = "squonk_files"
-    __table_args__ = (UniqueConstraint("squonk_project", "path", "file_name",
-                                       name="uq_squonk_files_location"),)
+    __table_args__ = (
+        UniqueConstraint("squonk_project", "path", "file_name", name="uq_squonk_files_location"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     squonk_project: Mapped[str] = mapped_column(String(80))

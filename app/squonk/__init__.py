@@ -284,8 +284,12 @@ class Squonk:
 
     def find_instance(self, callback_context: str) -> tuple[str, str] | None:
         """(instance id, task id) of the instance launched with this callback context."""
-        msg = self._call("list tasks", DmApi.get_tasks, exclude_removal=True,
-                         instance_callback_context=callback_context)
+        msg = self._call(
+            "list tasks",
+            DmApi.get_tasks,
+            exclude_removal=True,
+            instance_callback_context=callback_context,
+        )
         for task in msg.get("tasks", []):
             if task.get("purpose") == "INSTANCE" and task.get("purpose_id"):
                 return task["purpose_id"], task.get("task_id") or task.get("id")

@@ -59,7 +59,9 @@ def computed_sets():
 
     rows = db.session.scalars(select(ComputedSet).order_by(ComputedSet.created.desc())).all()
     events = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.object_type == "computed_set")
-        .order_by(AuditEvent.time.desc(), AuditEvent.id.desc()).limit(50)
+        select(AuditEvent)
+        .where(AuditEvent.object_type == "computed_set")
+        .order_by(AuditEvent.time.desc(), AuditEvent.id.desc())
+        .limit(50)
     ).all()
     return render_template("computed_sets/admin.html", sets=rows, events=events)

@@ -195,11 +195,15 @@ def transfer(transfer_id: int):
 
 # --- jobs ----------------------------------------------------------------------------------
 
+
 def computed_set_name(set_id: int | None) -> str | None:
     from app.models import ComputedSet
 
-    return db.session.scalar(select(ComputedSet.name).where(ComputedSet.id == set_id)) \
-        if set_id else None
+    return (
+        db.session.scalar(select(ComputedSet.name).where(ComputedSet.id == set_id))
+        if set_id
+        else None
+    )
 
 
 def job_json(job, events: bool = False) -> dict:
@@ -226,8 +230,16 @@ def job_json(job, events: bool = False) -> dict:
         "updated": iso(job.updated),
     }
     if events:
-        body["events"] = [{"time": iso(e.time), "from": e.from_status, "to": e.to_status,
-                           "source": e.source, "message": e.message} for e in job.events]
+        body["events"] = [
+            {
+                "time": iso(e.time),
+                "from": e.from_status,
+                "to": e.to_status,
+                "source": e.source,
+                "message": e.message,
+            }
+            for e in job.events
+        ]
     return body
 
 
@@ -248,25 +260,39 @@ def create_job_request():
     body = json_body()
     snapshot_id = body.get("snapshot")
     if not isinstance(snapshot_id, int) or isinstance(snapshot_id, bool):
-        return jsonify({"error": "snapshot must be a snapshot id",
-                        "fields": {"snapshot": "an integer id"}}), 400
+        return jsonify(
+            {"error": "snapshot must be a snapshot id", "fields": {"snapshot": "an integer id"}}
+        ), 400
     if not isinstance(body.get("job"), str):
-        return jsonify({"error": "job must name a job (see /api/job_config/)",
-                        "fields": {"job": "required"}}), 400
+        return jsonify(
+            {"error": "job must name a job (see /api/job_config/)", "fields": {"job": "required"}}
+        ), 400
     snapshot = snapshot_or_404(snapshot_id)
     try:
-        job = launch(LaunchRequest(snapshot=snapshot, user=current_user, job=body["job"],
-                                   inputs=body.get("inputs") or {},
-                                   options=body.get("options") or {},
-                                   summary=body.get("summary") if isinstance(
-                                       body.get("summary"), str) else None,
-                                   run_again=body.get("run_again") is True))
+        job = launch(
+            LaunchRequest(
+                snapshot=snapshot,
+                user=current_user,
+                job=body["job"],
+                inputs=body.get("inputs") or {},
+                options=body.get("options") or {},
+                summary=body.get("summary") if isinstance(body.get("summary"), str) else None,
+                run_again=body.get("run_again") is True,
+            )
+        )
     except LaunchRefused as refused:
         if refused.kind == "duplicate":
             existing = refused.existing
-            return jsonify({"error": refused.message, "existing": {
-                "id": existing.id, "job_status": existing.job_status,
-                "url": url_for("jobs.detail", job_id=existing.id)}}), 409
+            return jsonify(
+                {
+                    "error": refused.message,
+                    "existing": {
+                        "id": existing.id,
+                        "job_status": existing.job_status,
+                        "url": url_for("jobs.detail", job_id=existing.id),
+                    },
+                }
+            ), 409
         return jsonify({"error": refused.message, "fields": refused.fields}), 400
     return jsonify(job_json(job)), 201
 
@@ -288,8 +314,12 @@ def job_requests():
     if request.args.get("status"):
         status = request.args["status"].upper()
         if status not in ALL:
-            return jsonify({"error": f"status must be one of {', '.join(ALL)}",
-                            "fields": {"status": "unknown status"}}), 400
+            return jsonify(
+                {
+                    "error": f"status must be one of {', '.join(ALL)}",
+                    "fields": {"status": "unknown status"},
+                }
+            ), 400
         stmt = stmt.where(JobRequest.job_status == status)
     rows = db.session.scalars(stmt.order_by(JobRequest.id.desc()).limit(500)).all()
     return jsonify([job_json(j) for j in rows])
@@ -304,6 +334,7 @@ def job_request(job_id: int):
 
 
 # --- computed sets ---------------------------------------------------------------------------
+
 
 def compound_set_json(cset, molecules: bool = False) -> dict:
     """A computed set as the API shows it; ``molecules`` adds a summary of each molecule."""
@@ -330,21 +361,34 @@ def compound_set_json(cset, molecules: bool = False) -> dict:
         from app.models import ComputedMolecule
 
         rows = db.session.execute(
-            select(ComputedMolecule.name, ComputedMolecule.smiles, ComputedMolecule.ref_mols,
-                   ComputedMolecule.ref_pdb, ComputedMolecule.scores)
-            .where(ComputedMolecule.computed_set_id == cset.id).order_by(ComputedMolecule.id)
+            select(
+                ComputedMolecule.name,
+                ComputedMolecule.smiles,
+                ComputedMolecule.ref_mols,
+                ComputedMolecule.ref_pdb,
+                ComputedMolecule.scores,
+            )
+            .where(ComputedMolecule.computed_set_id == cset.id)
+            .order_by(ComputedMolecule.id)
         ).all()
         body["molecules"] = [
-            {"name": name, "smiles": smiles, "ref_mols": ref_mols, "ref_pdb": ref_pdb,
-             "scores": scores}
+            {
+                "name": name,
+                "smiles": smiles,
+                "ref_mols": ref_mols,
+                "ref_pdb": ref_pdb,
+                "scores": scores,
+            }
             for name, smiles, ref_mols, ref_pdb, scores in rows
         ]
     return body
 
 
 def problems_json(report) -> list[dict]:
-    return [{"record": p.record, "name": p.name, "field": p.field, "message": p.message}
-            for p in report.problems]
+    return [
+        {"record": p.record, "name": p.name, "field": p.field, "message": p.message}
+        for p in report.problems
+    ]
 
 
 def compound_set_upload() -> tuple[bytes, bytes | None, bool]:
@@ -360,12 +404,19 @@ def compound_set_upload() -> tuple[bytes, bytes | None, bool]:
 def upload_answer(cset, report, validate_only: bool, created_status: int):
     """201/200 with the set, 200 for a valid validate-only, 400 with every problem."""
     if not report.ok:
-        return jsonify({"error": "The file is not a valid computed set",
-                        "problems": problems_json(report)}), 400
+        return jsonify(
+            {"error": "The file is not a valid computed set", "problems": problems_json(report)}
+        ), 400
     if validate_only:
         parsed = report.parsed
-        return jsonify({"valid": True, "molecule_count": len(parsed.molecules),
-                        "score_names": parsed.score_names, "method": parsed.method}), 200
+        return jsonify(
+            {
+                "valid": True,
+                "molecule_count": len(parsed.molecules),
+                "score_names": parsed.score_names,
+                "method": parsed.method,
+            }
+        ), 200
     return jsonify(compound_set_json(cset)), created_status
 
 
@@ -416,8 +467,9 @@ def replace_compound_set(name: str):
     sdf, pdb_zip, validate_only = compound_set_upload()
     if validate_only:
         return upload_answer(None, validate_upload(cset.target, sdf, pdb_zip), True, 200)
-    stored, report = create_computed_set(cset.target, sdf, current_user._get_current_object(),
-                                         pdb_zip, replace=cset)
+    stored, report = create_computed_set(
+        cset.target, sdf, current_user._get_current_object(), pdb_zip, replace=cset
+    )
     return upload_answer(stored, report, False, 200)
 
 
@@ -461,10 +513,20 @@ def job_status_bulk():
     from app.models import JobRequest
 
     ids = json_body().get("ids")
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                            for i in ids) or len(ids) > 1000:
-        return jsonify({"error": "ids must be a list of at most 1000 job ids",
-                        "fields": {"ids": "a list of integers"}}), 400
-    rows = db.session.execute(visible_jobs().with_only_columns(
-        JobRequest.id, JobRequest.job_status).where(JobRequest.id.in_(ids))).all()
+    if (
+        not isinstance(ids, list)
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        or len(ids) > 1000
+    ):
+        return jsonify(
+            {
+                "error": "ids must be a list of at most 1000 job ids",
+                "fields": {"ids": "a list of integers"},
+            }
+        ), 400
+    rows = db.session.execute(
+        visible_jobs()
+        .with_only_columns(JobRequest.id, JobRequest.job_status)
+        .where(JobRequest.id.in_(ids))
+    ).all()
     return jsonify({str(job_id): status for job_id, status in rows})

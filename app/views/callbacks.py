@@ -31,18 +31,20 @@ log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__)
 
 MAX_BODY = 4096
-CALLBACK_SCHEMA = Draft202012Validator({
-    "type": "object",
-    "required": ["job_status"],
-    "properties": {
-        "job_status": {"enum": list(states.SQUONK_STATES)},
-        "instance_id": {"type": "string", "maxLength": 100},
-        "task_id": {"type": "string", "maxLength": 100},
-        "project_id": {"type": "string", "maxLength": 100},
-        "callback_context": {"type": "string", "maxLength": 256},
-        "state_transition_time": {"type": "string", "maxLength": 40},
-    },
-})
+CALLBACK_SCHEMA = Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["job_status"],
+        "properties": {
+            "job_status": {"enum": list(states.SQUONK_STATES)},
+            "instance_id": {"type": "string", "maxLength": 100},
+            "task_id": {"type": "string", "maxLength": 100},
+            "project_id": {"type": "string", "maxLength": 100},
+            "callback_context": {"type": "string", "maxLength": 256},
+            "state_transition_time": {"type": "string", "maxLength": 40},
+        },
+    }
+)
 
 
 def problem(reason: str, message: str, status: int = 400):
@@ -86,19 +88,24 @@ def apply_callback(hashed: str, body: dict) -> str | None:
     """Apply one callback in one transaction; None when no job has that secret."""
     # PostgreSQL: the row lock makes concurrent callbacks for one job wait their turn; the
     # version check (all databases) catches any update made from a stale read.
-    job = db.session.scalar(select(JobRequest).where(
-        JobRequest.callback_secret_hash == hashed).with_for_update())
+    job = db.session.scalar(
+        select(JobRequest).where(JobRequest.callback_secret_hash == hashed).with_for_update()
+    )
     if job is None:
         db.session.rollback()
         return None
-    if body.get("instance_id") and job.squonk_instance_id and \
-            body["instance_id"] != job.squonk_instance_id:
+    if (
+        body.get("instance_id")
+        and job.squonk_instance_id
+        and body["instance_id"] != job.squonk_instance_id
+    ):
         db.session.rollback()
         return "wrong_instance"
     new = body["job_status"]
     payload = {k: v for k, v in body.items() if k != "callback_context"}
-    outcome = states.apply_transition(job, new, "callback", time=transition_time(body),
-                                      payload=payload)
+    outcome = states.apply_transition(
+        job, new, "callback", time=transition_time(body), payload=payload
+    )
     job.last_heard = utcnow()
     if outcome == "applied" and new == states.SUCCESS:
         after_success(job)
@@ -143,7 +150,9 @@ def job_callback(code: str):
     if outcome == "wrong_instance":
         return problem("wrong_instance", "The instance does not belong to this job")
     new = body["job_status"]
-    count_callback("accepted" if outcome != "refused" else "rejected",
-                   new.lower() if outcome == "applied" else outcome)
+    count_callback(
+        "accepted" if outcome != "refused" else "rejected",
+        new.lower() if outcome == "applied" else outcome,
+    )
     # 204 for a repeat and for a late message too: the sender must not retry them
     return Response(status=204)

@@ -35,9 +35,18 @@ bp = Blueprint("jobs", __name__)
 def dialog(snapshot, schema, form, refused: LaunchRefused | None = None, status: int = 200):
     """The dialog as an HTMX fragment, or inside a full page without JavaScript."""
     template = "jobs/_dialog.html" if htmx.is_htmx_request() else "jobs/launch.html"
-    response = Response(render_template(
-        template, snapshot=snapshot, target=snapshot.target, schema=schema, form=form,
-        schemas=job_schemas(), refused=refused), status=status)
+    response = Response(
+        render_template(
+            template,
+            snapshot=snapshot,
+            target=snapshot.target,
+            schema=schema,
+            form=form,
+            schemas=job_schemas(),
+            refused=refused,
+        ),
+        status=status,
+    )
     return htmx.vary_on_htmx(response)
 
 
@@ -77,10 +86,17 @@ def create(snapshot_id: int):
         return dialog(snapshot, schema, form)
     inputs, options = form_submission(form)
     try:
-        job = launch(LaunchRequest(snapshot=snapshot, user=current_user, job=schema.key,
-                                   inputs=inputs, options=options,
-                                   summary=request.form.get("summary"),
-                                   run_again=request.form.get("run_again") == "1"))
+        job = launch(
+            LaunchRequest(
+                snapshot=snapshot,
+                user=current_user,
+                job=schema.key,
+                inputs=inputs,
+                options=options,
+                summary=request.form.get("summary"),
+                run_again=request.form.get("run_again") == "1",
+            )
+        )
     except LaunchRefused as refused:
         attach_errors(form, refused.fields)
         return dialog(snapshot, schema, form, refused)
@@ -96,8 +112,9 @@ def create(snapshot_id: int):
 def detail(job_id: int):
     """A job: inputs, options, status and history."""
     job = job_or_404(job_id)
-    return render_template("jobs/detail.html", job=job, schema=job_schemas().get(job.job_key),
-                           **status_context(job))
+    return render_template(
+        "jobs/detail.html", job=job, schema=job_schemas().get(job.job_key), **status_context(job)
+    )
 
 
 def status_context(job) -> dict:
@@ -106,10 +123,16 @@ def status_context(job) -> dict:
     if job.computed_set_id:
         computed_set = db.session.get(ComputedSet, job.computed_set_id)
     can_act = can_act_on_job(job)
-    return {"squonk_url": squonk_task_url(job), "computed_set": computed_set,
-            "can_act": can_act,
-            "retry_import": can_act and job.job_status == SUCCESS and job.computed_set_id is None
-            and imports_results(job) and bool(job.message)}
+    return {
+        "squonk_url": squonk_task_url(job),
+        "computed_set": computed_set,
+        "can_act": can_act,
+        "retry_import": can_act
+        and job.job_status == SUCCESS
+        and job.computed_set_id is None
+        and imports_results(job)
+        and bool(job.message),
+    }
 
 
 def squonk_task_url(job) -> str | None:
@@ -152,18 +175,35 @@ def job_list(stmt, base_url: str, title: str, target=None):
     # One query for the page: the rows' target, snapshot and user joined in (not a lazy load
     # per row), and none of the JSON columns the table never shows (bench/poll.py)
     jobs = db.session.scalars(
-        stmt.options(joinedload(JobRequest.target, innerjoin=True),
-                     joinedload(JobRequest.snapshot, innerjoin=True),
-                     joinedload(JobRequest.user),
-                     defer(JobRequest.inputs), defer(JobRequest.options),
-                     defer(JobRequest.specification), defer(JobRequest.squonk_job_info),
-                     defer(JobRequest.user_description))
+        stmt.options(
+            joinedload(JobRequest.target, innerjoin=True),
+            joinedload(JobRequest.snapshot, innerjoin=True),
+            joinedload(JobRequest.user),
+            defer(JobRequest.inputs),
+            defer(JobRequest.options),
+            defer(JobRequest.specification),
+            defer(JobRequest.squonk_job_info),
+            defer(JobRequest.user_description),
+        )
         .order_by(JobRequest.id.desc())
-        .offset((page - 1) * JOBS_PER_PAGE).limit(JOBS_PER_PAGE)).all()
+        .offset((page - 1) * JOBS_PER_PAGE)
+        .limit(JOBS_PER_PAGE)
+    ).all()
     live = any(job.job_status not in FINAL for job in jobs)
-    context = dict(jobs=jobs, live=live, page=page, pages=pages, total=total,
-                   status=status, title=title, target=target, base_url=base_url,
-                   statuses=ALL, schemas=job_schemas(), args=request.args)
+    context = dict(
+        jobs=jobs,
+        live=live,
+        page=page,
+        pages=pages,
+        total=total,
+        status=status,
+        title=title,
+        target=target,
+        base_url=base_url,
+        statuses=ALL,
+        schemas=job_schemas(),
+        args=request.args,
+    )
     if htmx.is_htmx_request() and request.headers.get("HX-Target") == "job-rows":
         response = Response(render_template("jobs/_rows.html", **context))
         if not live:
@@ -191,6 +231,7 @@ def of_target(title: str):
 
 # --- actions: owner or admin only ----------------------------------------------------------
 
+
 @bp.post("/jobs/<int:job_id>/cancel")
 def cancel_job(job_id: int):
     """Cancel a queued or running job."""
@@ -200,8 +241,9 @@ def cancel_job(job_id: int):
         flash("The job was cancelled.")
     except CancelRefused as exc:
         flash(str(exc), "error")
-    return redirect(request.referrer if _same_site(request.referrer)
-                    else url_for("jobs.detail", job_id=job.id))
+    return redirect(
+        request.referrer if _same_site(request.referrer) else url_for("jobs.detail", job_id=job.id)
+    )
 
 
 @bp.post("/jobs/<int:job_id>/describe")

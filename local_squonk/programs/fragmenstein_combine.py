@@ -129,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             mol = _readable(mol)
             if mol is None:
-                emit_event(f"Could not merge {label} (run {run}): the merge is not a molecule "
-                           "RDKit can sanitise", "WARNING")
+                emit_event(
+                    f"Could not merge {label} (run {run}): the merge is not a molecule "
+                    "RDKit can sanitise",
+                    "WARNING",
+                )
                 continue
             merged += 1
             without_h = Chem.RemoveHs(mol)

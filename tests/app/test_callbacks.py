@@ -17,23 +17,38 @@ from app.models import JobEvent, JobRequest, Snapshot, Target, User
 from tests.conftest import MAC1_NEIGHBOURS
 
 
-def make_job(app, status: str = "PENDING", owner: str = "member", title: str = "Mac1",
-             job_key: str = "rdkit-conformers") -> tuple[int, str]:
+def make_job(
+    app,
+    status: str = "PENDING",
+    owner: str = "member",
+    title: str = "Mac1",
+    job_key: str = "rdkit-conformers",
+) -> tuple[int, str]:
     """A JobRequest row as a launch leaves it; returns (id, callback secret)."""
     with app.app_context():
         target = db.session.scalar(select(Target).where(Target.title == title))
         user = db.session.scalar(select(User).where(User.username == owner))
-        snapshot = Snapshot(target=target, author=user, title="s",
-                            proteins=target.proteins[:2])
+        snapshot = Snapshot(target=target, author=user, title="s", proteins=target.proteins[:2])
         nonce = uuid.uuid4().hex
-        job = JobRequest(job_key=job_key, squonk_collection="rdkit", squonk_job=job_key,
-                         squonk_version="1.0.0", snapshot=snapshot, target=target,
-                         project=target.project, user=user, squonk_project="project-x",
-                         inputs={}, options={}, fingerprint=uuid.uuid4().hex,
-                         callback_nonce=nonce, callback_secret_hash=secret_hash(
-                             callback_secret(nonce)), callback_context=f"fjl-{nonce}",
-                         job_status=status,
-                         squonk_instance_id=None if status == "OPEN" else f"instance-{nonce}")
+        job = JobRequest(
+            job_key=job_key,
+            squonk_collection="rdkit",
+            squonk_job=job_key,
+            squonk_version="1.0.0",
+            snapshot=snapshot,
+            target=target,
+            project=target.project,
+            user=user,
+            squonk_project="project-x",
+            inputs={},
+            options={},
+            fingerprint=uuid.uuid4().hex,
+            callback_nonce=nonce,
+            callback_secret_hash=secret_hash(callback_secret(nonce)),
+            callback_context=f"fjl-{nonce}",
+            job_status=status,
+            squonk_instance_id=None if status == "OPEN" else f"instance-{nonce}",
+        )
         db.session.add(job)
         db.session.commit()
         return job.id, callback_secret(nonce)
@@ -46,8 +61,11 @@ def put(client, secret: str, status: str, **extra):
 def history(app, job_id: int) -> tuple[str, list[tuple[str, str, str]]]:
     with app.app_context():
         job = db.session.get(JobRequest, job_id)
-        return job.job_status, [(e.from_status, e.to_status, e.source) for e in job.events
-                                if e.from_status != e.to_status]
+        return job.job_status, [
+            (e.from_status, e.to_status, e.source)
+            for e in job.events
+            if e.from_status != e.to_status
+        ]
 
 
 @pytest.fixture
@@ -57,16 +75,24 @@ def client(app, small_targets):
 
 def test_the_expected_sequence_is_recorded_with_its_times(app, client):
     job_id, secret = make_job(app)
-    assert put(client, secret, "STARTED",
-               state_transition_time="2026-11-21T10:00:00Z").status_code == 204
-    assert put(client, secret, "SUCCESS",
-               state_transition_time="2026-11-21T10:05:00Z").status_code == 204
+    assert (
+        put(client, secret, "STARTED", state_transition_time="2026-11-21T10:00:00Z").status_code
+        == 204
+    )
+    assert (
+        put(client, secret, "SUCCESS", state_transition_time="2026-11-21T10:05:00Z").status_code
+        == 204
+    )
     status, steps = history(app, job_id)
     assert status == "SUCCESS"
     assert steps == [("PENDING", "STARTED", "callback"), ("STARTED", "SUCCESS", "callback")]
     with app.app_context():
-        times = [e.time.strftime("%H:%M") for e in db.session.scalars(
-            select(JobEvent).where(JobEvent.job_request_id == job_id).order_by(JobEvent.id))]
+        times = [
+            e.time.strftime("%H:%M")
+            for e in db.session.scalars(
+                select(JobEvent).where(JobEvent.job_request_id == job_id).order_by(JobEvent.id)
+            )
+        ]
         assert times == ["10:00", "10:05"]
 
 
@@ -94,22 +120,40 @@ def test_success_without_started_and_failure_paths(app, client):
     put(client, secret, "RETRY")
     put(client, secret, "STARTED")
     put(client, secret, "FAILURE")
-    assert history(app, failed) == ("FAILURE", [
-        ("PENDING", "STARTED", "callback"), ("STARTED", "RETRY", "callback"),
-        ("RETRY", "STARTED", "callback"), ("STARTED", "FAILURE", "callback")])
+    assert history(app, failed) == (
+        "FAILURE",
+        [
+            ("PENDING", "STARTED", "callback"),
+            ("STARTED", "RETRY", "callback"),
+            ("RETRY", "STARTED", "callback"),
+            ("STARTED", "FAILURE", "callback"),
+        ],
+    )
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (b"not json", "application/json"),
-    (b"[1, 2]", "application/json"),
-    (json.dumps({"job_status": "FINISHED"}).encode(), "application/json"),
-    (json.dumps({"job_status": 7}).encode(), "application/json"),
-    (json.dumps({"state": "SUCCESS"}).encode(), "application/json"),
-    (json.dumps({"job_status": "SUCCESS", "instance_id": 12}).encode(), "application/json"),
-    (json.dumps({"job_status": "SUCCESS", "pad": "x" * 5000}).encode(), "application/json"),
-    (b"", "application/json"),
-], ids=["not-json", "array", "unknown-status", "status-type", "missing-status",
-        "instance-type", "oversized", "empty"])
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (b"not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (json.dumps({"job_status": "FINISHED"}).encode(), "application/json"),
+        (json.dumps({"job_status": 7}).encode(), "application/json"),
+        (json.dumps({"state": "SUCCESS"}).encode(), "application/json"),
+        (json.dumps({"job_status": "SUCCESS", "instance_id": 12}).encode(), "application/json"),
+        (json.dumps({"job_status": "SUCCESS", "pad": "x" * 5000}).encode(), "application/json"),
+        (b"", "application/json"),
+    ],
+    ids=[
+        "not-json",
+        "array",
+        "unknown-status",
+        "status-type",
+        "missing-status",
+        "instance-type",
+        "oversized",
+        "empty",
+    ],
+)
 def test_bad_bodies_change_nothing(app, client, body, content_type):
     job_id, secret = make_job(app)
     response = client.put(f"/api/job_callback/{secret}/", data=body, content_type=content_type)
@@ -119,9 +163,19 @@ def test_bad_bodies_change_nothing(app, client, body, content_type):
 
 def test_unknown_secrets_get_the_same_404_and_change_nothing(app, client):
     job_id, secret = make_job(app)
-    answers = {(r.status_code, r.get_data()) for r in (
-        put(client, candidate, "SUCCESS") for candidate in
-        ("x", secret[:-1] + ("0" if secret[-1] != "0" else "1"), "A" * 64, "é%20", secret * 2))}
+    answers = {
+        (r.status_code, r.get_data())
+        for r in (
+            put(client, candidate, "SUCCESS")
+            for candidate in (
+                "x",
+                secret[:-1] + ("0" if secret[-1] != "0" else "1"),
+                "A" * 64,
+                "é%20",
+                secret * 2,
+            )
+        )
+    }
     assert answers == {(404, b'{"error":"Not found"}\n')}
     assert history(app, job_id) == ("PENDING", [])
 
@@ -145,18 +199,28 @@ def test_callback_for_another_instance_is_refused(app, client):
     assert history(app, job_id) == ("PENDING", [])
 
 
-def test_32_concurrent_callbacks_end_in_one_consistent_state(app, small_targets,
-                                                             live_server):
+def test_32_concurrent_callbacks_end_in_one_consistent_state(app, small_targets, live_server):
     job_id, secret = make_job(app)
-    sequence = ["PENDING", "STARTED", "RETRY", "STARTED", "SUCCESS", "STARTED", "PENDING",
-                "SUCCESS"] * 4
+    sequence = [
+        "PENDING",
+        "STARTED",
+        "RETRY",
+        "STARTED",
+        "SUCCESS",
+        "STARTED",
+        "PENDING",
+        "SUCCESS",
+    ] * 4
     barrier = threading.Barrier(len(sequence))
     codes: list[int] = []
 
     def send(status: str) -> None:
         barrier.wait()
-        codes.append(requests.put(f"{live_server}/api/job_callback/{secret}/",
-                                  json={"job_status": status}, timeout=30).status_code)
+        codes.append(
+            requests.put(
+                f"{live_server}/api/job_callback/{secret}/", json={"job_status": status}, timeout=30
+            ).status_code
+        )
 
     threads = [threading.Thread(target=send, args=(s,)) for s in sequence]
     for thread in threads:
@@ -175,6 +239,7 @@ def test_32_concurrent_callbacks_end_in_one_consistent_state(app, small_targets,
 
 
 # --- acting on jobs --------------------------------------------------------------------------
+
 
 def test_cancel_by_others_is_404_on_private_and_403_on_public(app, small_targets, login):
     private, _ = make_job(app, title="Mpro", status="OPEN")
@@ -196,11 +261,20 @@ def test_cancel_by_others_is_404_on_private_and_403_on_public(app, small_targets
 def test_summary_and_description_only_by_owner(app, small_targets, login):
     job_id, _ = make_job(app)
     outsider, member = login("outsider"), login("member")
-    assert outsider.post(f"/jobs/{job_id}/describe",
-                         data={"summary": "x", "csrf_token": outsider.csrf}).status_code == 403
-    member.post(f"/jobs/{job_id}/describe", data={"summary": "first merge try",
-                                                  "description": "x0104 + x0128",
-                                                  "csrf_token": member.csrf})
+    assert (
+        outsider.post(
+            f"/jobs/{job_id}/describe", data={"summary": "x", "csrf_token": outsider.csrf}
+        ).status_code
+        == 403
+    )
+    member.post(
+        f"/jobs/{job_id}/describe",
+        data={
+            "summary": "first merge try",
+            "description": "x0104 + x0128",
+            "csrf_token": member.csrf,
+        },
+    )
     page = outsider.get(f"/jobs/{job_id}/")
     assert "first merge try" in page.text and "x0104 + x0128" in page.text
 
@@ -211,7 +285,8 @@ def test_bulk_status_leaves_out_invisible_jobs(app, small_targets, login):
     answer = login("outsider").post("/api/job_status/", json={"ids": [private, public, 999]})
     assert answer.json == {str(public): "STARTED"}
     assert login("member").post("/api/job_status/", json={"ids": [private]}).json == {
-        str(private): "PENDING"}
+        str(private): "PENDING"
+    }
     assert login("member").post("/api/job_status/", json={"ids": "1"}).status_code == 400
 
 
@@ -227,7 +302,7 @@ def test_job_table_is_one_poll_that_stops_when_all_are_final(app, small_targets,
     assert rows.headers["Cache-Control"] == "no-store"
     app.test_client().put(f"/api/job_callback/{secret}/", json={"job_status": "SUCCESS"})
     done = member.get("/jobs/", headers=headers)
-    assert done.status_code == 286 and 'hx-trigger' not in done.text
+    assert done.status_code == 286 and "hx-trigger" not in done.text
     filtered = member.get("/targets/Mac1/jobs/?status=success", headers=headers)
     assert filtered.text.count("<tr data-job") == 2
     assert member.get("/jobs/?status=NOPE").status_code == 400
@@ -261,5 +336,7 @@ __all__ = ["MAC1_NEIGHBOURS", "make_job"]
 def test_a_callback_that_beats_the_launch_record_keeps_the_history_in_order(app, client):
     job_id, secret = make_job(app, status="OPEN")
     put(client, secret, "STARTED")
-    assert history(app, job_id) == ("STARTED", [("OPEN", "PENDING", "callback"),
-                                                ("PENDING", "STARTED", "callback")])
+    assert history(app, job_id) == (
+        "STARTED",
+        [("OPEN", "PENDING", "callback"), ("PENDING", "STARTED", "callback")],
+    )

@@ -15,8 +15,9 @@ FRAGMENSTEIN = "fragmenstein-combine"
 
 
 def instances_started(server) -> int:
-    return sum(1 for r in server.request_log()
-               if r["method"] == "POST" and r["path"].endswith("/instance"))
+    return sum(
+        1 for r in server.request_log() if r["method"] == "POST" and r["path"].endswith("/instance")
+    )
 
 
 @pytest.fixture
@@ -30,9 +31,12 @@ def transferred(app, small_targets, squonk, login):
 
 
 def fragmenstein_body(snapshot_id: int, **options) -> dict:
-    return {"snapshot": snapshot_id, "job": FRAGMENSTEIN,
-            "inputs": {"fragments": list(MAC1_NEIGHBOURS), "protein": MAC1_NEIGHBOURS[0]},
-            "options": {"count": 1, **options}}
+    return {
+        "snapshot": snapshot_id,
+        "job": FRAGMENSTEIN,
+        "inputs": {"fragments": list(MAC1_NEIGHBOURS), "protein": MAC1_NEIGHBOURS[0]},
+        "options": {"count": 1, **options},
+    }
 
 
 def job_count(app) -> int:
@@ -59,9 +63,12 @@ def test_launch_creates_a_pending_job_on_squonk(app, transferred, squonk, login)
         row = db.session.get(JobRequest, job["id"])
         assert row.job_dir.startswith("fragalysis-jobs/member/")
         assert row.specification["fragments"] == [
-            f"fragalysis-files/Mac1/{code}.mol" for code in MAC1_NEIGHBOURS]
-        assert row.specification["protein"] == \
-            f"fragalysis-files/Mac1/{MAC1_NEIGHBOURS[0]}_apo-desolv.pdb"
+            f"fragalysis-files/Mac1/{code}.mol" for code in MAC1_NEIGHBOURS
+        ]
+        assert (
+            row.specification["protein"]
+            == f"fragalysis-files/Mac1/{MAC1_NEIGHBOURS[0]}_apo-desolv.pdb"
+        )
         assert len(row.callback_secret_hash) == 64 and len(row.callback_nonce) == 32
 
 
@@ -85,6 +92,7 @@ def test_launch_task_is_idempotent(app, transferred, squonk, login):
 
 
 # --- every launch check: its message, and nothing created ---------------------------------
+
 
 def refused(app, squonk, session, body, status: int) -> dict:
     jobs, instances = job_count(app), instances_started(squonk)
@@ -127,10 +135,12 @@ def test_check_options(app, transferred, squonk, login):
     body = refused(app, squonk, member, fragmenstein_body(transferred, count="three"), 400)
     assert "count" in body["fields"]
     # a fixed option cannot be changed, whatever is sent: the fixed value is used
-    sneaky = member.post("/api/job_request/",
-                         json=fragmenstein_body(transferred, outfile="../../etc/x.sdf"))
+    sneaky = member.post(
+        "/api/job_request/", json=fragmenstein_body(transferred, outfile="../../etc/x.sdf")
+    )
     assert sneaky.status_code == 201 and sneaky.json["options"]["outfile"].startswith(
-        "fragalysis-jobs/member/")
+        "fragalysis-jobs/member/"
+    )
 
 
 def test_check_duplicates(app, transferred, squonk, login):
@@ -152,8 +162,9 @@ def test_check_duplicates(app, transferred, squonk, login):
         db.session.commit()
     body = refused(app, squonk, member, fragmenstein_body(transferred), 409)
     assert "already ran" in body["error"] and "run it again" in body["error"]
-    again = member.post("/api/job_request/",
-                        json={**fragmenstein_body(transferred), "run_again": True})
+    again = member.post(
+        "/api/job_request/", json={**fragmenstein_body(transferred), "run_again": True}
+    )
     assert again.status_code == 201
     other = member.post("/api/job_request/", json=fragmenstein_body(transferred, count=2))
     assert other.status_code == 201  # a different count is a different job
@@ -166,17 +177,27 @@ def test_dialog_renders_defaults_and_inline_errors(app, transferred, login):
     assert 'name="options-count"' in page.text and 'value="1"' in page.text
     assert "&lt;job directory&gt;/merged.sdf" in page.text and "readonly" in page.text
     assert "proteinFieldValue" not in page.text  # hidden fixed option
-    data = {"csrf_token": csrf_token_of(page.text), "inputs-fragments": list(MAC1_NEIGHBOURS),
-            "inputs-protein": MAC1_NEIGHBOURS[0], "options-count": "0",
-            "options-fragIdField": "_Name"}
-    bad = member.client.post(f"/snapshots/{transferred}/launch?job={FRAGMENSTEIN}", data=data,
-                             headers={"HX-Request": "true"})
+    data = {
+        "csrf_token": csrf_token_of(page.text),
+        "inputs-fragments": list(MAC1_NEIGHBOURS),
+        "inputs-protein": MAC1_NEIGHBOURS[0],
+        "options-count": "0",
+        "options-fragIdField": "_Name",
+    }
+    bad = member.client.post(
+        f"/snapshots/{transferred}/launch?job={FRAGMENSTEIN}",
+        data=data,
+        headers={"HX-Request": "true"},
+    )
     assert bad.status_code == 200 and "Must be between 1 and 100" in bad.text
     assert "<html" not in bad.text  # an HTMX fragment
     assert job_count(app) == 0
     data["options-count"] = "2"
-    good = member.client.post(f"/snapshots/{transferred}/launch?job={FRAGMENSTEIN}",
-                              data=data, headers={"HX-Request": "true"})
+    good = member.client.post(
+        f"/snapshots/{transferred}/launch?job={FRAGMENSTEIN}",
+        data=data,
+        headers={"HX-Request": "true"},
+    )
     assert good.status_code == 204 and good.headers["HX-Redirect"].startswith("/jobs/")
     assert member.get(good.headers["HX-Redirect"]).status_code == 200
 
@@ -193,10 +214,12 @@ def test_bad_job_schema_stops_start_up(tmp_path, monkeypatch):
     from app import create_app
     from app.launcher import JobSchemaError
 
-    (tmp_path / "broken.yaml").write_text("collection: x\njob: y\nversion: '1'\n"
-                                          "title: t\ninputs: {}\noptions:\n  type: object\n"
-                                          "  properties:\n    count: {type: integer, "
-                                          "minimun: 1}\n")
+    (tmp_path / "broken.yaml").write_text(
+        "collection: x\njob: y\nversion: '1'\n"
+        "title: t\ninputs: {}\noptions:\n  type: object\n"
+        "  properties:\n    count: {type: integer, "
+        "minimun: 1}\n"
+    )
     with pytest.raises(JobSchemaError) as error:
         create_app({"JOB_SCHEMAS_DIR": str(tmp_path)})
     assert "broken.yaml" in str(error.value) and "minimun" in str(error.value)

@@ -32,8 +32,11 @@ def finished_in_squonk(app, server, login, body_extra=None) -> tuple[int, object
     job = member.post("/api/job_request/", json=fragmenstein_body(snapshot_id)).json
     run_worker(app)
     instance = member.get(f"/api/job_request/{job['id']}/").json["squonk_instance_id"]
-    wait_for(lambda: squonk_phase(server, instance) in ("COMPLETED", "FAILED"), timeout=180,
-             what="Fragmenstein to finish")
+    wait_for(
+        lambda: squonk_phase(server, instance) in ("COMPLETED", "FAILED"),
+        timeout=180,
+        what="Fragmenstein to finish",
+    )
     return job["id"], member
 
 
@@ -53,16 +56,19 @@ def test_finished_job_is_imported_as_a_computed_set(app, small_targets, squonk, 
     job = member.get(f"/api/job_request/{job_id}/").json
     assert job["job_status"] == "UPLOADED", job["message"]
     assert [e["to"] for e in job["events"] if e["from"] != e["to"]][-3:] == [
-        "SUCCESS", "UPLOADING", "UPLOADED"]
+        "SUCCESS",
+        "UPLOADING",
+        "UPLOADED",
+    ]
     assert any(e["source"] == "poll" for e in job["events"])
     name = job["computed_set"]
     with app.app_context():
         cset = db.session.scalar(select(ComputedSet).where(ComputedSet.name == name))
         assert cset.owner.username == "member" and cset.job_request_id == job_id
-        molecules = db.session.scalars(select(ComputedMolecule).where(
-            ComputedMolecule.computed_set_id == cset.id)).all()
-        assert molecules and all(sorted(m.ref_mols) == sorted(MAC1_NEIGHBOURS)
-                                 for m in molecules)
+        molecules = db.session.scalars(
+            select(ComputedMolecule).where(ComputedMolecule.computed_set_id == cset.id)
+        ).all()
+        assert molecules and all(sorted(m.ref_mols) == sorted(MAC1_NEIGHBOURS) for m in molecules)
         assert all({"DDG", "RMSD"} <= set(m.scores) for m in molecules)
     download = member.get(f"/api/compound-sets/{name}/download")
     mols = [m for m in Chem.ForwardSDMolSupplier(io.BytesIO(download.data)) if m is not None]
@@ -71,15 +77,15 @@ def test_finished_job_is_imported_as_a_computed_set(app, small_targets, squonk, 
     assert f"/computed-sets/{name}/" in page.text
 
 
-def test_a_failed_import_leaves_a_successful_job_with_a_retry(app, small_targets, squonk,
-                                                             login, monkeypatch):
+def test_a_failed_import_leaves_a_successful_job_with_a_retry(
+    app, small_targets, squonk, login, monkeypatch
+):
     job_id, member = finished_in_squonk(app, squonk, login)
     reconcile(app)
     import app.jobs.results as results
 
     real = results.create_computed_set
-    monkeypatch.setattr(results, "build_header_block",
-                        lambda **kw: "not a header\n$$$$\n")
+    monkeypatch.setattr(results, "build_header_block", lambda **kw: "not a header\n$$$$\n")
     run_worker(app)
     job = member.get(f"/api/job_request/{job_id}/").json
     assert job["job_status"] == "SUCCESS" and "could not be imported" in job["message"]
@@ -130,7 +136,8 @@ def test_a_launch_whose_worker_died_is_queued_again(app, small_targets, squonk, 
 
 @pytest.mark.parametrize("interval", [2])
 def test_reconciler_brings_a_silent_job_to_success_within_two_periods(
-        app, small_targets, login, tmp_path, worker_process, interval):
+    app, small_targets, login, tmp_path, worker_process, interval
+):
     from tests.conftest import use_squonk
     from tests.squonk_server import squonk_server
 
@@ -141,18 +148,31 @@ def test_reconciler_brings_a_silent_job_to_success_within_two_periods(
         member = login("member")
         member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
         run_worker(app)
-        body = {"snapshot": snapshot_id, "job": "rdkit-conformers",
-                "inputs": {"inputFile": list(MAC1_NEIGHBOURS)}, "options": {}}
+        body = {
+            "snapshot": snapshot_id,
+            "job": "rdkit-conformers",
+            "inputs": {"inputFile": list(MAC1_NEIGHBOURS)},
+            "options": {},
+        }
         job = member.post("/api/job_request/", json=body).json
         worker_process()
-        instance = wait_for(lambda: member.get(f"/api/job_request/{job['id']}/").json[
-            "squonk_instance_id"], timeout=30, what="the launch")
-        wait_for(lambda: squonk_phase(server, instance) == "COMPLETED", timeout=60,
-                 what="Squonk2 to finish the job")
+        instance = wait_for(
+            lambda: member.get(f"/api/job_request/{job['id']}/").json["squonk_instance_id"],
+            timeout=30,
+            what="the launch",
+        )
+        wait_for(
+            lambda: squonk_phase(server, instance) == "COMPLETED",
+            timeout=60,
+            what="Squonk2 to finish the job",
+        )
         finished = time.monotonic()
-        wait_for(lambda: member.get(f"/api/job_request/{job['id']}/").json[
-            "job_status"] == "SUCCESS", timeout=4 * interval + 5, interval=0.2,
-            what="the reconciler")
+        wait_for(
+            lambda: member.get(f"/api/job_request/{job['id']}/").json["job_status"] == "SUCCESS",
+            timeout=4 * interval + 5,
+            interval=0.2,
+            what="the reconciler",
+        )
         assert time.monotonic() - finished <= 2 * interval + 1.5
         events = member.get(f"/api/job_request/{job['id']}/").json["events"]
         assert events[-1]["to"] == "SUCCESS" and events[-1]["source"] == "poll"
@@ -177,31 +197,39 @@ def test_cancel_of_a_running_fragmenstein_job(app, small_targets, squonk, login)
     member = login("member")
     member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
     run_worker(app)
-    job = member.post("/api/job_request/",
-                      json=fragmenstein_body(snapshot_id, count=20)).json
+    job = member.post("/api/job_request/", json=fragmenstein_body(snapshot_id, count=20)).json
     run_worker(app)
     instance = member.get(f"/api/job_request/{job['id']}/").json["squonk_instance_id"]
     wait_for(lambda: squonk_phase(squonk, instance) == "RUNNING", timeout=60, what="RUNNING")
     DmApi.set_api_url(squonk.url, verify_ssl_cert=False)
     directory = DmApi.get_instance(squonk.token, instance_id=instance).msg["instance_directory"]
-    running = wait_for(lambda: job_processes(squonk, directory), timeout=30,
-                       what="the job's process")
+    running = wait_for(
+        lambda: job_processes(squonk, directory), timeout=30, what="the job's process"
+    )
 
     assert login("outsider").delete(f"/api/job_request/{job['id']}/").status_code == 403
     cancelled = member.delete(f"/api/job_request/{job['id']}/")
     assert cancelled.status_code == 200 and cancelled.json["job_status"] == "REVOKED"
     import psutil
 
-    wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status()
-                             != psutil.STATUS_ZOMBIE for pid in running), timeout=15,
-             what="the job's processes to end")
+    wait_for(
+        lambda: (
+            not any(
+                psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                for pid in running
+            )
+        ),
+        timeout=15,
+        what="the job's processes to end",
+    )
     assert job_processes(squonk, directory) == []
     page = member.get(f"/jobs/{job['id']}/")
     assert 'data-status="REVOKED"' in page.text and "cancelled by member" in page.text
 
 
 def test_an_import_killed_mid_way_leaves_no_partial_set_and_retry_completes_it(
-        app, small_targets, squonk, login, monkeypatch):
+    app, small_targets, squonk, login, monkeypatch
+):
     from app.csets import store
     from app.models import AuditEvent
 

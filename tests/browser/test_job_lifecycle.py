@@ -14,7 +14,8 @@ from tests.conftest import MAC1_NEIGHBOURS, screenshot
 
 
 def test_job_page_follows_fragmenstein_to_its_computed_set(
-        app, small_targets, squonk, live_server, page, worker_process, login):
+    app, small_targets, squonk, live_server, page, worker_process, login
+):
     app.config["EXTERNAL_URL"] = live_server  # local_squonk calls back here
     worker_process()
     snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))

@@ -8,8 +8,9 @@ from tests.browser.test_snapshot_flow import log_in
 from tests.conftest import MAC1_NEIGHBOURS, screenshot
 
 
-def test_launch_fragmenstein_from_the_dialog(app, small_targets, squonk, live_server, page,
-                                            worker_process):
+def test_launch_fragmenstein_from_the_dialog(
+    app, small_targets, squonk, live_server, page, worker_process
+):
     app.config["EXTERNAL_URL"] = live_server  # where local_squonk calls back
     worker_process()
     log_in(page, live_server, "member")
@@ -41,8 +42,7 @@ def test_launch_fragmenstein_from_the_dialog(app, small_targets, squonk, live_se
     page.click("#run-job")
     page.wait_for_url("**/jobs/*/")
     job_id = int(page.url.rstrip("/").split("/")[-1])
-    page.wait_for_selector("#job-status [data-status]:not([data-status='OPEN'])",
-                           timeout=60000)
+    page.wait_for_selector("#job-status [data-status]:not([data-status='OPEN'])", timeout=60000)
     status = page.get_attribute("#job-status [data-status]", "data-status")
     assert status in ("PENDING", "STARTED", "SUCCESS", "UPLOADING", "UPLOADED")
     screenshot(page, "job-page")
