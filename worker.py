@@ -64,13 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
 
+    app = create_app()
     cron = None
-    if not args.burst and not args.no_cron and os.environ.get("RECONCILE_CRON", "1") != "0":
+    if not args.burst and not args.no_cron and app.config["RECONCILE_CRON"]:
         cron = multiprocessing.get_context("fork").Process(
             target=run_cron, name="cron", daemon=True
         )
         cron.start()
-    app = create_app()
     try:
         with app.app_context():
             worker = Worker([queue()], connection=redis_connection())

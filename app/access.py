@@ -55,14 +55,6 @@ def can_view_target(target: Target, user: User | None = None) -> bool:
     return any(member.id == user.id for member in target.project.members)
 
 
-def is_member(target: Target, user: User | None = None) -> bool:
-    """Membership of the target's project (admins count as members)."""
-    user = user if user is not None else current_user
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.is_admin or any(member.id == user.id for member in target.project.members)
-
-
 def target_or_404(title: str) -> Target:
     """Load a target by title, or 404 if it does not exist or is not visible."""
     target = db.session.scalar(select(Target).where(Target.title == title))
@@ -181,9 +173,6 @@ def can_delete_computed_set(cset, user: User | None = None) -> bool:
     if not can_view_computed_set(cset, user):
         return False
     return user.is_admin or (cset.owner_id is not None and cset.owner_id == user.id)
-
-
-can_replace_computed_set = can_delete_computed_set
 
 
 def visible_computed_sets(user: User | None = None) -> Select:

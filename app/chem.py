@@ -38,7 +38,3 @@ def depiction_svg(mol: Chem.Mol, width: int = 160, height: int = 120) -> str:
     drawer.DrawMolecule(flat)
     drawer.FinishDrawing()
     return drawer.GetDrawingText()
-
-
-def smiles_parses(smiles: str) -> bool:
-    return bool(smiles) and Chem.MolFromSmiles(smiles) is not None

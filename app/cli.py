@@ -10,8 +10,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
-from app.loader import LoadError, get_or_create_project, load_target
 from app.models import ApiToken, Target, User
+from app.targets.loader import LoadError, get_or_create_project, load_target
 
 targets_cli = AppGroup("targets", help="Load and manage fragment-screen targets.")
 users_cli = AppGroup("users", help="Manage local user accounts and API tokens.")
@@ -62,7 +62,7 @@ def targets_list():
 @click.argument("project_id")
 def targets_set_squonk_project(title, project_id):
     """Set the Squonk2 project (project-<uuid>) a target's files and jobs go to."""
-    from app.views.admin import set_squonk_project
+    from app.targets.service import set_squonk_project
 
     target = db.session.scalar(select(Target).where(Target.title == title))
     if target is None:
@@ -120,7 +120,7 @@ def users_token(name):
 @demo_cli.command("load")
 def demo_load():
     """Load the Mac1 and Mpro demo targets and the demo users (idempotent)."""
-    from app.demo import credentials_text, ensure_demo_users, load_demo_targets
+    from app.targets.demo import credentials_text, ensure_demo_users, load_demo_targets
 
     for report in load_demo_targets():
         click.echo(report.summary())
@@ -130,10 +130,10 @@ def demo_load():
 @jobs_cli.command("check")
 def jobs_check():
     """Compare every job_schemas/ file with the job definition Squonk2 has."""
-    from app.jobs import squonk
+    from app.jobs.service import job_schemas
     from app.launcher import check_against_definition
-    from app.launches import job_schemas
-    from app.squonk import SquonkError
+    from app.squonk.client import SquonkError
+    from app.squonk.current import squonk
 
     problems = 0
     for key, schema in job_schemas().items():

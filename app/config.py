@@ -1,20 +1,134 @@
-"""Settings from the environment, in one place.
+"""Every setting, declared once with its default: defaults -> environment -> the mapping
+passed to ``create_app``.
 
 The embedded default (``make run`` with nothing configured) keeps everything under the
-Flask instance folder: a SQLite database, the target files, and ``runtime.json`` in which
-the embedded runner records where its Redis and local Squonk2 listen, so that
-``flask --app app ...`` commands run in the project directory act on the same services.
+Flask instance folder. Only in embedded mode (no ``DATABASE_URL`` anywhere) are two files of
+that folder read: ``secret_key`` and ``runtime.json``, in which ``app.embedded`` records where
+its Redis and local Squonk2 listen, so that ``flask --app app ...`` commands run in the
+project directory act on the same services. Only ``app.embedded`` writes them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from app.csets.validator import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("LAUNCHER_INSTANCE_DIR", PROJECT_ROOT / "instance"))
 RUNTIME_FILE = INSTANCE_DIR / "runtime.json"
+SECRET_KEY_FILE = INSTANCE_DIR / "secret_key"
+
+
+def as_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def as_int_list(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+def as_megabytes(value: str) -> int:
+    return int(value) * 1024 * 1024
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A database URL as SQLAlchemy wants it: PostgreSQL through psycopg 3 (the driver we
+    install), whichever spelling (``postgres://``, ``postgresql://``) was configured."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def plain_url(url: str) -> str:
+    """The inverse of :func:`sqlalchemy_url`: what ``DATABASE_URL`` would say."""
+    prefix = "postgresql+psycopg://"
+    return "postgresql://" + url[len(prefix) :] if url.startswith(prefix) else url
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    env: str | None = None  # the environment variable, when it differs from ``name``
+    parse: Callable[[str], Any] = str
+    doc: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SECRET_KEY", None, doc="signs sessions and derives callback secrets"),
+    Setting("SQLALCHEMY_DATABASE_URI", None, env="DATABASE_URL", parse=sqlalchemy_url),
+    Setting("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True}, parse=json.loads),
+    Setting("REDIS_URL", None),
+    Setting("QUEUE_NAME", "launcher"),
+    Setting("DATA_DIR", str(INSTANCE_DIR / "data")),
+    Setting("EXTERNAL_URL", "http://127.0.0.1:5000", doc="where Squonk2 sends callbacks"),
+    Setting("SQUONK2_DMAPI_URL", None),
+    Setting("SQUONK2_UI_URL", None),
+    Setting("SQUONK2_TOKEN", None),
+    Setting("SQUONK2_EMBEDDED", False, parse=as_bool, doc="a local Squonk2 we may create in"),
+    Setting("SQUONK2_VERIFY_SSL", True, parse=as_bool),
+    Setting("SQUONK2_KEYCLOAK_URL", None),
+    Setting("SQUONK2_KEYCLOAK_REALM", None),
+    Setting("SQUONK2_KEYCLOAK_CLIENT_ID", None),
+    Setting("SQUONK2_KEYCLOAK_CLIENT_SECRET", None),
+    Setting("SQUONK2_USERNAME", None),
+    Setting("SQUONK2_PASSWORD", None),
+    Setting("SQUONK2_PRODUCT_ID", None, doc="Squonk2 tier product new projects are charged to"),
+    Setting(
+        "SQUONK2_RETRY_INTERVALS",
+        [5, 15, 45],
+        parse=as_int_list,
+        doc="seconds between retries of a Squonk2 call that failed transiently",
+    ),
+    Setting(
+        "TRANSFER_STALE_SECONDS",
+        300,
+        parse=int,
+        doc="a STARTED transfer whose heartbeat is older was orphaned by a dead worker",
+    ),
+    Setting("FRAME_ANCESTORS", "'self'", doc="who may frame the pages (Fragalysis' origin)"),
+    Setting("SESSION_COOKIE_SECURE", False, parse=as_bool),
+    Setting(
+        "CALLBACK_RATE_LIMIT",
+        600,
+        parse=int,
+        doc="Squonk2 callbacks accepted per client address per minute (0: no limit)",
+    ),
+    Setting("RECONCILE_CRON", True, parse=as_bool, doc="this worker runs the reconciler"),
+    Setting("RECONCILE_INTERVAL", 60, parse=int, doc="seconds between reconciler passes"),
+    Setting(
+        "RECONCILE_QUIET_SECONDS",
+        120,
+        parse=int,
+        doc="how long a job may be silent before the reconciler asks Squonk2",
+    ),
+    Setting(
+        "IMPORT_STALE_SECONDS",
+        900,
+        parse=int,
+        doc="an import still UPLOADING after this long lost its worker",
+    ),
+    Setting("JOB_SCHEMAS_DIR", str(PROJECT_ROOT / "job_schemas")),
+    Setting("PROTEINS_PER_PAGE", 50, parse=int),
+    Setting("MOLECULES_PER_PAGE", 50, parse=int),
+    Setting("JOBS_PER_PAGE", 50, parse=int),
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024 * 1024, env="MAX_UPLOAD_MB", parse=as_megabytes),
+    Setting("CSET_MAX_BYTES", DEFAULT_MAX_BYTES, parse=int, doc="largest computed-set SDF"),
+    Setting("CSET_MAX_RECORDS", DEFAULT_MAX_RECORDS, parse=int, doc="most molecules in a set"),
+    Setting("PASSWORD_HASH_METHOD", "scrypt", doc="werkzeug's password hash method"),
+    Setting("WTF_CSRF_ENABLED", True, parse=as_bool),
+)
 
 
 def _runtime() -> dict[str, str]:
@@ -25,90 +139,62 @@ def _runtime() -> dict[str, str]:
         return {}
 
 
-def _bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+def resolve(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None):
+    """The Flask config mapping: defaults, then the environment, then ``config``."""
+    environ = os.environ if environ is None else environ
+    config = dict(config or {})
+    embedded = not environ.get("DATABASE_URL") and not config.get("SQLALCHEMY_DATABASE_URI")
+    sources = [environ]
+    if embedded:
+        sources.append(_runtime())
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = next(
+            (s[setting.env or setting.name] for s in sources if s.get(setting.env or setting.name)),
+            None,
+        )
+        values[setting.name] = setting.default if raw is None else setting.parse(raw)
+    values.update(config)
+
+    if embedded and not values["SQLALCHEMY_DATABASE_URI"]:
+        values["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{INSTANCE_DIR / 'launcher.db'}"
+    values["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(values["SQLALCHEMY_DATABASE_URI"])
+    if not values["SECRET_KEY"]:
+        values["SECRET_KEY"] = _embedded_secret_key(embedded)
+
+    # Cross-site framing (Fragalysis on another origin) needs cookies a frame may send
+    ancestors = (values["FRAME_ANCESTORS"] or "").strip() or "'self'"
+    cross_site = ancestors not in {"'self'", "'none'"}
+    values["FRAME_ANCESTORS"] = ancestors
+    values.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    values.setdefault("SESSION_COOKIE_SAMESITE", "None" if cross_site else "Lax")
+    values["SESSION_COOKIE_SECURE"] = cross_site or values["SESSION_COOKIE_SECURE"]
+    values.setdefault("REMEMBER_COOKIE_SAMESITE", "None" if cross_site else "Lax")
+    values.setdefault("REMEMBER_COOKIE_SECURE", cross_site)
+    values.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    # CSRF is checked in one before_request hook so bearer-token API calls can skip it
+    values.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    return values
 
 
-def _secret_key() -> str:
-    """A stable secret for the embedded default; production must set SECRET_KEY."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = INSTANCE_DIR / "secret_key"
+def _embedded_secret_key(embedded: bool) -> str:
+    if not embedded:
+        raise RuntimeError("SECRET_KEY must be set (it signs sessions and callback URLs)")
     try:
-        return path.read_text().strip()
+        return SECRET_KEY_FILE.read_text().strip()
     except OSError:
-        import secrets
+        # `flask --app app ...` before the first `make run`: nothing to share a key with
+        log.warning("no %s yet: using a key for this process only", SECRET_KEY_FILE)
+        return secrets.token_urlsafe(48)
 
+
+def ensure_secret_key_file() -> str:
+    """The embedded default's stable secret (created once, 0600). Only app.embedded calls it."""
+    try:
+        return SECRET_KEY_FILE.read_text().strip()
+    except OSError:
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
-        path.write_text(key)
-        path.chmod(0o600)
+        SECRET_KEY_FILE.write_text(key)
+        SECRET_KEY_FILE.chmod(0o600)
         return key
-
-
-def from_environment() -> dict:
-    """Build the Flask config mapping from environment variables."""
-    env = os.environ
-    runtime = _runtime()
-
-    def setting(name: str, default: str | None = None) -> str | None:
-        return env.get(name) or runtime.get(name) or default
-
-    frame_ancestors = env.get("FRAME_ANCESTORS", "'self'").strip() or "'self'"
-    cross_site_embedding = frame_ancestors not in {"'self'", "'none'"}
-    database_url = env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'launcher.db'}"
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql://" + database_url[len("postgres://") :]
-    if database_url.startswith("postgresql://"):
-        # psycopg 3 is the driver we install
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
-
-    return {
-        "SECRET_KEY": _secret_key(),
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "REDIS_URL": setting("REDIS_URL"),
-        "QUEUE_NAME": env.get("QUEUE_NAME", "launcher"),
-        "DATA_DIR": env.get("DATA_DIR", str(INSTANCE_DIR / "data")),
-        "EXTERNAL_URL": setting("EXTERNAL_URL", "http://127.0.0.1:5000"),
-        "SQUONK2_DMAPI_URL": setting("SQUONK2_DMAPI_URL"),
-        "SQUONK2_UI_URL": setting("SQUONK2_UI_URL"),
-        "SQUONK2_TOKEN": setting("SQUONK2_TOKEN"),
-        "SQUONK2_EMBEDDED": _bool(setting("SQUONK2_EMBEDDED"), False),
-        "SQUONK2_VERIFY_SSL": _bool(env.get("SQUONK2_VERIFY_SSL"), True),
-        "SQUONK2_KEYCLOAK_URL": env.get("SQUONK2_KEYCLOAK_URL"),
-        "SQUONK2_KEYCLOAK_REALM": env.get("SQUONK2_KEYCLOAK_REALM"),
-        "SQUONK2_KEYCLOAK_CLIENT_ID": env.get("SQUONK2_KEYCLOAK_CLIENT_ID"),
-        "SQUONK2_KEYCLOAK_CLIENT_SECRET": env.get("SQUONK2_KEYCLOAK_CLIENT_SECRET"),
-        "SQUONK2_USERNAME": env.get("SQUONK2_USERNAME"),
-        "SQUONK2_PASSWORD": env.get("SQUONK2_PASSWORD"),
-        # Squonk2 "tier product" new projects are charged to (embedded default: the test id)
-        "SQUONK2_PRODUCT_ID": env.get("SQUONK2_PRODUCT_ID"),
-        # Seconds between retries of a Squonk2 call that failed transiently
-        "SQUONK2_RETRY_INTERVALS": [
-            int(v) for v in env.get("SQUONK2_RETRY_INTERVALS", "5,15,45").split(",") if v.strip()
-        ],
-        # A STARTED transfer whose heartbeat is older than this was orphaned by a dead worker
-        "TRANSFER_STALE_SECONDS": int(env.get("TRANSFER_STALE_SECONDS", "300")),
-        "FRAME_ANCESTORS": frame_ancestors,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "None" if cross_site_embedding else "Lax",
-        "SESSION_COOKIE_SECURE": cross_site_embedding or _bool(env.get("SESSION_COOKIE_SECURE")),
-        "REMEMBER_COOKIE_SAMESITE": "None" if cross_site_embedding else "Lax",
-        "REMEMBER_COOKIE_SECURE": cross_site_embedding,
-        "WTF_CSRF_TIME_LIMIT": None,
-        # CSRF is checked in one before_request hook so bearer-token API calls can skip it
-        "WTF_CSRF_CHECK_DEFAULT": False,
-        # Squonk2 callbacks accepted per client address per minute (0: no limit)
-        "CALLBACK_RATE_LIMIT": int(env.get("CALLBACK_RATE_LIMIT", "600")),
-        # The reconciler: how often it runs, and how long a job may be silent before it asks
-        "RECONCILE_INTERVAL": int(env.get("RECONCILE_INTERVAL", "60")),
-        "RECONCILE_QUIET_SECONDS": int(env.get("RECONCILE_QUIET_SECONDS", "120")),
-        # An import still UPLOADING after this long lost its worker: the user may retry it
-        "IMPORT_STALE_SECONDS": int(env.get("IMPORT_STALE_SECONDS", "900")),
-        "JOB_SCHEMAS_DIR": env.get("JOB_SCHEMAS_DIR", str(PROJECT_ROOT / "job_schemas")),
-        "PROTEINS_PER_PAGE": int(env.get("PROTEINS_PER_PAGE", "50")),
-        "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "64")) * 1024 * 1024,
-    }

@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 
-from app.config import INSTANCE_DIR, PROJECT_ROOT, RUNTIME_FILE
+from app.config import INSTANCE_DIR, PROJECT_ROOT, RUNTIME_FILE, ensure_secret_key_file
 
 PYTHON = sys.executable
 
@@ -91,7 +91,7 @@ def prepare_database() -> None:
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.demo import credentials_text, ensure_demo_users, load_demo_targets
+    from app.targets.demo import credentials_text, ensure_demo_users, load_demo_targets
 
     app = create_app()
     with app.app_context():
@@ -99,6 +99,24 @@ def prepare_database() -> None:
         for report in load_demo_targets():
             print(report.summary().splitlines()[0])
         print(credentials_text(ensure_demo_users()))
+
+
+def redis_command(port: int) -> list[str]:
+    """A throwaway Redis on loopback: the redis-server binary when there is one, else
+    fakeredis' TCP server (keeps nothing on disk either way)."""
+    if shutil.which("redis-server"):
+        return [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+    return [PYTHON, "-m", "app.embedded", "--fakeredis-port", str(port)]
 
 
 def serve_fakeredis(port: int) -> None:
@@ -120,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     RUNTIME_FILE.unlink(missing_ok=True)
     env = dict(os.environ)
+    env.setdefault("SECRET_KEY", ensure_secret_key_file())
     port = int(env.get("PORT", "5000"))
     children = Children()
     runtime: dict[str, str] = {}
@@ -131,28 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not env.get("REDIS_URL"):
             redis_port = free_port()
-            if shutil.which("redis-server"):
-                children.start(
-                    "redis",
-                    [
-                        "redis-server",
-                        "--port",
-                        str(redis_port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                    env,
-                )
-            else:
-                children.start(
-                    "redis",
-                    [PYTHON, "-m", "app.embedded", "--fakeredis-port", str(redis_port)],
-                    env,
-                )
+            children.start("redis", redis_command(redis_port), env)
             wait_for_port(redis_port, "Redis")
             runtime["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
 

@@ -1,15 +1,20 @@
-"""Extension objects, bound to the application in create_app()."""
+"""Extension objects, bound to the application in create_app(); the Redis and queue
+accessors."""
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
 from redis import Redis
 from rq import Queue
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+
+from app.config import PROJECT_ROOT
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL
 naming_convention = {
@@ -24,6 +29,29 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+htmx = Htmx()
+
+
+def init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_enforces_what_postgresql_enforces(dbapi_connection, _record) -> None:
+    """SQLite leaves foreign keys unchecked unless asked, per connection; WAL lets the
+    web processes read while a worker writes."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def redis_connection() -> Redis:
@@ -42,19 +70,3 @@ def queue() -> Queue:
     """The RQ queue our tasks go to. RQ's default serializer: its cron scheduler (the
     reconciler) enqueues with it, and our tasks take ids only, never objects."""
     return Queue(current_app.config["QUEUE_NAME"], connection=redis_connection())
-
-
-def enqueue_squonk_task(func: str, row_id: int, on_failure: str, timeout: int):
-    """Queue a task that talks to Squonk2: retried with SQUONK2_RETRY_INTERVALS on transient
-    failures, with a failure callback that speaks after the last attempt."""
-    from rq import Retry
-    from rq.job import Callback
-
-    intervals = current_app.config["SQUONK2_RETRY_INTERVALS"]
-    return queue().enqueue(
-        func,
-        row_id,
-        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        on_failure=Callback(on_failure),
-        job_timeout=timeout,
-    )

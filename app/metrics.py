@@ -30,10 +30,6 @@ def count_callback(outcome: str, reason: str) -> None:
     increment("callbacks", outcome, reason)
 
 
-def count_launch() -> None:
-    increment("launches")
-
-
 class LauncherCollector:
     def collect(self):
         from app.models import JobFileTransfer, JobRequest
@@ -61,6 +57,14 @@ class LauncherCollector:
             if name == "callbacks" and len(labels) == 2:
                 callbacks.add_metric(labels, value)
         yield callbacks
+        transitions = CounterMetricFamily(
+            "launcher_job_transitions", "Job status changes committed", labels=["to", "source"]
+        )
+        for key, value in sorted(counters.items()):
+            name, *labels = key.split("|")
+            if name == "job_transitions" and len(labels) == 2:
+                transitions.add_metric(labels, value)
+        yield transitions
 
         yield from self.durations(
             JobFileTransfer.created,

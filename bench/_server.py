@@ -30,8 +30,8 @@ def bench_app(workdir: Path):
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.demo import demo_data_dir
-    from app.loader import load_target
+    from app.targets.demo import demo_data_dir
+    from app.targets.loader import load_target
     from bench._common import bench_database_url
 
     app = create_app(

@@ -61,7 +61,7 @@ def seed(app, count: int) -> list[dict]:
     from sqlalchemy import insert, select
 
     from app.extensions import db
-    from app.launches import callback_secret, secret_hash
+    from app.jobs.service import callback_secret, secret_hash
     from app.models import JobRequest, Snapshot, Target, User
 
     with app.app_context():

@@ -35,7 +35,7 @@ def build_sdf(count: int) -> bytes:
     from rdkit import Chem
 
     from app.csets.validator import build_header_block
-    from app.demo import demo_data_dir
+    from app.targets.demo import demo_data_dir
 
     hits = sorted((demo_data_dir() / "mac1_mols").glob("*.mol"))
     blocks = {path.stem: path.read_text() for path in hits}
@@ -101,10 +101,10 @@ def main() -> None:
 
     from app import create_app
     from app.chem import depiction_svg, mol_from_molblock
-    from app.csets.store import validate_upload
-    from app.demo import load_demo_targets
+    from app.csets.service import validate_upload
     from app.extensions import db
     from app.models import ApiToken, ComputedMolecule, Target, User
+    from app.targets.demo import load_demo_targets
     from bench._common import bench_database_url, summary
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-csets-"))

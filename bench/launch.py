@@ -32,10 +32,10 @@ def main() -> None:
     from sqlalchemy import select
 
     from app import create_app
-    from app.demo import demo_data_dir
     from app.extensions import db
-    from app.loader import load_target
     from app.models import JobRequest, Snapshot, Target, User
+    from app.targets.demo import demo_data_dir
+    from app.targets.loader import load_target
     from bench._common import bench_database_url
     from tests.conftest import run_worker
     from tests.squonk_server import squonk_server

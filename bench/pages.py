@@ -33,9 +33,9 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.demo import load_demo_targets
     from app.extensions import db
     from app.models import User
+    from app.targets.demo import load_demo_targets
     from bench._common import bench_database_url
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pages-"))

@@ -33,12 +33,12 @@ def main() -> None:
     from sqlalchemy import select
 
     from app import create_app
-    from app.demo import demo_data_dir
     from app.extensions import db, queue, redis_connection
-    from app.jobs import squonk
-    from app.loader import load_target
     from app.models import JobFileTransfer, Snapshot, Target, User
-    from app.transfers import file_plan, request_transfer
+    from app.squonk.current import squonk
+    from app.targets.demo import demo_data_dir
+    from app.targets.loader import load_target
+    from app.transfers.service import file_plan, request_transfer
     from bench._common import bench_database_url
     from tests.squonk_server import squonk_server
 

@@ -342,8 +342,3 @@ class Store:
 
     def get_callback(self, callback_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM callbacks WHERE id = ?", (callback_id,))
-
-    def list_callbacks(self, instance_id: str) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT * FROM callbacks WHERE instance_id = ? ORDER BY id", (instance_id,)
-        )

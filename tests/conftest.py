@@ -20,10 +20,12 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from app.demo import demo_data_dir
+from app.config import plain_url, sqlalchemy_url
 from app.extensions import db
-from app.loader import load_target
 from app.models import User
+from app.squonk.current import forget as forget_squonk
+from app.targets.demo import demo_data_dir
+from app.targets.loader import load_target
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -40,13 +42,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _postgres_url(base: str) -> str:
-    url = base.replace("postgres://", "postgresql://", 1)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     """A database of our own for this session: a fresh PostgreSQL database created next
@@ -55,7 +50,7 @@ def database_url(tmp_path_factory):
     if not base:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
         return
-    admin_url = make_url(_postgres_url(base))
+    admin_url = make_url(sqlalchemy_url(base))
     name = f"launcher_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -107,7 +102,7 @@ def redis_url():
 
 def pytest_report_header(config):
     database = os.environ.get("DATABASE_URL", "")
-    kind = make_url(_postgres_url(database)).get_backend_name() if database else "sqlite"
+    kind = make_url(sqlalchemy_url(database)).get_backend_name() if database else "sqlite"
     redis = os.environ.get("REDIS_URL") or "embedded redis-server/fakeredis"
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "not installed"
     return [
@@ -126,6 +121,7 @@ def migrated(database_url, redis_url, tmp_path_factory):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
             "DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "SECRET_KEY": "test-secret-key",
         }
     )
     with app.app_context():
@@ -142,6 +138,8 @@ def _empty_tables(tables: list[str]) -> None:
         db.session.execute(text("PRAGMA foreign_keys=OFF"))
         for table in tables:
             db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+        db.session.execute(text("PRAGMA foreign_keys=ON"))
     db.session.commit()
 
 
@@ -151,6 +149,7 @@ def app(migrated, database_url, redis_url, tmp_path):
     app = create_app(
         {
             "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
             # scrypt costs ~70 ms a hash; the tests create and log in users hundreds of times
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             "SQLALCHEMY_DATABASE_URI": database_url,
@@ -193,7 +192,7 @@ def caplog_text(app) -> str:
 
 def assert_no_callback_secret_leaked(texts: list[str]) -> None:
     """No page, API answer or log line may contain a job's callback secret."""
-    from app.launches import callback_secret
+    from app.jobs.service import callback_secret
     from app.models import JobRequest
 
     secrets = [
@@ -224,7 +223,7 @@ def runner(app):
 @pytest.fixture
 def users(app):
     """The three demo roles: a member of lb00000-1, an outsider, an admin."""
-    from app.loader import get_or_create_project
+    from app.targets.loader import get_or_create_project
 
     with app.app_context():
         private = get_or_create_project("lb00000-1")
@@ -404,7 +403,8 @@ def use_squonk(app, server) -> None:
         SQUONK2_EMBEDDED=True,
         SQUONK2_RETRY_INTERVALS=[0, 0],
     )
-    app.extensions.pop("launcher_squonk", None)
+    with app.app_context():
+        forget_squonk()
 
 
 @pytest.fixture
@@ -437,9 +437,7 @@ class WorkerProcess:
         database = config["SQLALCHEMY_DATABASE_URI"]
         env.update(
             {
-                "DATABASE_URL": database
-                if not database.startswith("postgresql+psycopg://")
-                else "postgresql://" + database[len("postgresql+psycopg://") :],
+                "DATABASE_URL": plain_url(database),
                 "REDIS_URL": config["REDIS_URL"],
                 "QUEUE_NAME": config["QUEUE_NAME"],
                 "DATA_DIR": config["DATA_DIR"],

@@ -14,13 +14,15 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_, select
 
-from app import job_status as states
 from app.extensions import db
-from app.jobs import squonk
-from app.models import JobRequest
+from app.jobs import states
+from app.jobs.hooks import enqueue_launch
+from app.jobs.service import import_failed
+from app.models import JobFileTransfer, JobRequest
 from app.models.base import utcnow
-from app.results import after_success
-from app.squonk import SquonkPermanentError, SquonkTransientError
+from app.squonk.client import SquonkPermanentError, SquonkTransientError
+from app.squonk.current import squonk
+from app.transfers.service import enqueue_transfer, orphaned_transfers
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +59,10 @@ def reconcile_job(job: JobRequest) -> str:
     except SquonkPermanentError as exc:
         if exc.status != 404:
             raise
-        outcome = states.apply_transition(
+        return states.report(
             job, states.FAILURE, "poll", message="lost: Squonk2 no longer knows this job"
         )
-        job.last_heard = utcnow()
-        return outcome
-    outcome = states.apply_transition(job, status, "poll", payload=answer)
-    job.last_heard = utcnow()
-    if outcome == "applied" and status == states.SUCCESS:
-        after_success(job)
-    return outcome
+    return states.report(job, status, "poll", payload=answer)
 
 
 def stuck_launches(now) -> list[JobRequest]:
@@ -97,8 +93,6 @@ def interrupted_imports(now) -> list[JobRequest]:
 
 def reconcile() -> dict[str, int]:
     """One pass over quiet jobs; returns counts by outcome (for the log and tests)."""
-    from app.launches import enqueue_launch
-
     now = utcnow()
     quiet = now - timedelta(seconds=current_app.config["RECONCILE_QUIET_SECONDS"])
     candidates = db.session.scalars(
@@ -123,36 +117,19 @@ def reconcile() -> dict[str, int]:
         db.session.commit()
         counts[outcome] = counts.get(outcome, 0) + 1
     for job in interrupted_imports(now):
-        from app.jobs.results import import_failed
-
         import_failed(job, "the import was interrupted (its worker stopped); retry it")
         counts["import_interrupted"] = counts.get("import_interrupted", 0) + 1
     for transfer_id in orphaned_transfers():
-        from app.models import JobFileTransfer
-        from app.transfers import enqueue_transfer
-
         transfer = db.session.get(JobFileTransfer, transfer_id)
         transfer.heartbeat = now
         enqueue_transfer(transfer)  # the same row resumes; the ledger skips what arrived
         counts["transfer_resumed"] = counts.get("transfer_resumed", 0) + 1
     for job in stuck_launches(now):
         job.updated = now
-        states.record_event(job, "system", "launch re-queued by the reconciler")
+        states.note(job, "system", "launch re-queued by the reconciler")
         db.session.commit()
-        enqueue_launch(job)
+        enqueue_launch(job.id)
         counts["relaunched"] = counts.get("relaunched", 0) + 1
     if counts:
         log.info("reconciled: %s", counts)
     return counts
-
-
-def orphaned_transfers() -> list[int]:
-    """Transfers whose worker died mid-way (no live RQ job, heartbeat gone quiet)."""
-    from app.models import JobFileTransfer
-    from app.models.transfers import PENDING, STARTED
-    from app.transfers import transfer_is_alive
-
-    rows = db.session.scalars(
-        select(JobFileTransfer).where(JobFileTransfer.transfer_status.in_((PENDING, STARTED)))
-    ).all()
-    return [row.id for row in rows if not transfer_is_alive(row)]

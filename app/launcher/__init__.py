@@ -3,19 +3,12 @@
 - ``schemas``: ``job_schemas/*.yaml`` -> ``JobSchema`` (``load_job_schemas``), and the
   ``/api/job_config/`` item (``job_config_json``);
 - ``forms``: the launch dialog built per request (``build_launch_form``);
-- ``launch``: server-side checks and the Squonk2 specification (``resolve_options``,
+- ``checks``: server-side checks and the Squonk2 specification (``resolve_options``,
   ``validate_options``, ``validate_inputs``, ``fingerprint``, ``squonk_variables``);
-- ``definition``: differences from the job Squonk2 has (``check_against_definition``).
+- ``drift``: differences from the job Squonk2 has (``check_against_definition``).
 """
 
-from app.launcher.definition import check_against_definition
-from app.launcher.forms import (
-    attach_errors,
-    build_launch_form,
-    fixed_display_value,
-    form_submission,
-)
-from app.launcher.launch import (
+from app.launcher.checks import (
     LaunchContext,
     count_message,
     default_options,
@@ -24,6 +17,13 @@ from app.launcher.launch import (
     squonk_variables,
     validate_inputs,
     validate_options,
+)
+from app.launcher.drift import check_against_definition
+from app.launcher.forms import (
+    attach_errors,
+    build_launch_form,
+    fixed_display_value,
+    form_submission,
 )
 from app.launcher.schemas import (
     JOB_SCHEMAS_DIR,

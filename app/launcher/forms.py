@@ -45,8 +45,8 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.launcher.checks import count_message, default_options
 from app.launcher.format import PLACEHOLDERS, SOURCE_FRAGMENTS
-from app.launcher.launch import count_message, default_options
 from app.launcher.schemas import JobInput, JobSchema, OptionOverride, template_fields
 
 # How a fixed templated value reads in the dialog, before a launch gives it a value.

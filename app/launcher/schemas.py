@@ -31,7 +31,7 @@ from app.launcher.format import (
 JOB_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "job_schemas"
 
 if TYPE_CHECKING:  # launch.py imports this module
-    from app.launcher.launch import LaunchContext
+    from app.launcher.checks import LaunchContext
 
 _KEY = re.compile(r"^[a-z][a-z0-9-]*$")
 # Any ``{word}`` in a template; those not in PLACEHOLDERS are reported as typos.

@@ -61,10 +61,11 @@ class ComputedSet(db.Model):
     score_names: Mapped[list] = mapped_column(JSON, default=list)
     sdf_file: Mapped[str] = mapped_column(String(500))
     zip_file: Mapped[str | None] = mapped_column(String(500))
-    # The JobRequest that produced the set. No foreign key yet: the job_requests table comes
-    # in a later migration, which should add fk_computed_sets_job_request_id_job_requests.
-    # Unique so a retried import can never create a second set for the same job.
-    job_request_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    # The JobRequest that produced the set (unique: a retried import can never create a
+    # second set for the same job); deleting the job keeps the set.
+    job_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_requests.id", ondelete="SET NULL", use_alter=True), unique=True
+    )
     molecule_count: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -74,10 +75,6 @@ class ComputedSet(db.Model):
     molecules: Mapped[list[ComputedMolecule]] = relationship(
         back_populates="computed_set", order_by="ComputedMolecule.id", passive_deletes=True
     )
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.owner_id is None
 
     def __repr__(self) -> str:
         return f"<ComputedSet {self.name}>"

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.models.computed_sets import ComputedSet
 from app.models.snapshots import Snapshot
 from app.models.targets import Target
 from app.models.users import Project, User
@@ -49,8 +50,10 @@ class JobRequest(db.Model):
     message: Mapped[str | None] = mapped_column(Text)  # why it failed, in plain words
     user_summary: Mapped[str | None] = mapped_column(String(200))
     user_description: Mapped[str | None] = mapped_column(Text)
-    computed_set_id: Mapped[int | None] = mapped_column(Integer)
-    rq_job_id: Mapped[str | None] = mapped_column(String(64))
+    # The set its results were imported as; deleting the set clears it (ON DELETE SET NULL)
+    computed_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("computed_sets.id", ondelete="SET NULL")
+    )
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     launched: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -68,6 +71,7 @@ class JobRequest(db.Model):
     target: Mapped[Target] = relationship()
     project: Mapped[Project] = relationship()
     user: Mapped[User | None] = relationship()
+    computed_set: Mapped[ComputedSet | None] = relationship(foreign_keys=[computed_set_id])
     events: Mapped[list[JobEvent]] = relationship(
         back_populates="job", order_by="JobEvent.id", cascade="all, delete-orphan"
     )

@@ -37,7 +37,6 @@ class JobFileTransfer(db.Model):
     files_total: Mapped[int] = mapped_column(Integer, default=0)
     files_uploaded: Mapped[int] = mapped_column(Integer, default=0)
     files_skipped: Mapped[int] = mapped_column(Integer, default=0)
-    rq_job_id: Mapped[str | None] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Moves at every step of the task: a STARTED row that stopped moving was orphaned
     heartbeat: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,54 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 
 import pytest
 import requests
 from sqlalchemy import select
 
-from app import job_status as states
 from app.extensions import db
-from app.launches import callback_secret, secret_hash
-from app.models import JobEvent, JobRequest, Snapshot, Target, User
+from app.jobs import states
+from app.models import JobEvent, JobRequest
 from tests.conftest import MAC1_NEIGHBOURS
-
-
-def make_job(
-    app,
-    status: str = "PENDING",
-    owner: str = "member",
-    title: str = "Mac1",
-    job_key: str = "rdkit-conformers",
-) -> tuple[int, str]:
-    """A JobRequest row as a launch leaves it; returns (id, callback secret)."""
-    with app.app_context():
-        target = db.session.scalar(select(Target).where(Target.title == title))
-        user = db.session.scalar(select(User).where(User.username == owner))
-        snapshot = Snapshot(target=target, author=user, title="s", proteins=target.proteins[:2])
-        nonce = uuid.uuid4().hex
-        job = JobRequest(
-            job_key=job_key,
-            squonk_collection="rdkit",
-            squonk_job=job_key,
-            squonk_version="1.0.0",
-            snapshot=snapshot,
-            target=target,
-            project=target.project,
-            user=user,
-            squonk_project="project-x",
-            inputs={},
-            options={},
-            fingerprint=uuid.uuid4().hex,
-            callback_nonce=nonce,
-            callback_secret_hash=secret_hash(callback_secret(nonce)),
-            callback_context=f"fjl-{nonce}",
-            job_status=status,
-            squonk_instance_id=None if status == "OPEN" else f"instance-{nonce}",
-        )
-        db.session.add(job)
-        db.session.commit()
-        return job.id, callback_secret(nonce)
+from tests.factories import job as make_job
 
 
 def put(client, secret: str, status: str, **extra):

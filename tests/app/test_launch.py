@@ -8,8 +8,8 @@ from squonk2.dm_api import DmApi
 
 from app.extensions import db
 from app.models import JobRequest
-from tests.app.test_transfers import make_snapshot
 from tests.conftest import MAC1_NEIGHBOURS, csrf_token_of, run_worker
+from tests.factories import snapshot as make_snapshot
 
 FRAGMENSTEIN = "fragmenstein-combine"
 
@@ -73,7 +73,7 @@ def test_launch_creates_a_pending_job_on_squonk(app, transferred, squonk, login)
 
 
 def test_launch_task_is_idempotent(app, transferred, squonk, login):
-    from app.jobs.launch import launch_job
+    from app.jobs.task import launch_job
 
     member = login("member")
     job_id = member.post("/api/job_request/", json=fragmenstein_body(transferred)).json["id"]
@@ -221,5 +221,5 @@ def test_bad_job_schema_stops_start_up(tmp_path, monkeypatch):
         "minimun: 1}\n"
     )
     with pytest.raises(JobSchemaError) as error:
-        create_app({"JOB_SCHEMAS_DIR": str(tmp_path)})
+        create_app({"JOB_SCHEMAS_DIR": str(tmp_path), "SECRET_KEY": "test-secret-key"})
     assert "broken.yaml" in str(error.value) and "minimun" in str(error.value)

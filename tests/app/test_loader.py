@@ -7,11 +7,11 @@ import shutil
 from rdkit import Chem
 from sqlalchemy import select
 
-from app.demo import load_demo_targets
 from app.extensions import db
-from app.loader import load_target
 from app.models import Protein, Target
 from app.storage import data_path
+from app.targets.demo import load_demo_targets
+from app.targets.loader import load_target
 from tests.conftest import MAC1_DIR, MPRO_DIR, copy_mols
 
 

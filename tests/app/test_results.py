@@ -13,8 +13,8 @@ from squonk2.dm_api import DmApi
 from app.extensions import db
 from app.models import ComputedMolecule, ComputedSet, JobRequest
 from tests.app.test_launch import fragmenstein_body
-from tests.app.test_transfers import make_snapshot
 from tests.conftest import MAC1_NEIGHBOURS, run_worker, wait_for
+from tests.factories import snapshot as make_snapshot
 
 
 def squonk_phase(server, instance_id: str) -> str:
@@ -82,7 +82,7 @@ def test_a_failed_import_leaves_a_successful_job_with_a_retry(
 ):
     job_id, member = finished_in_squonk(app, squonk, login)
     reconcile(app)
-    import app.jobs.results as results
+    import app.csets.task as results
 
     real = results.create_computed_set
     monkeypatch.setattr(results, "build_header_block", lambda **kw: "not a header\n$$$$\n")
@@ -103,7 +103,7 @@ def test_a_failed_import_leaves_a_successful_job_with_a_retry(
 
 
 def test_a_job_squonk_forgot_is_lost(app, small_targets, squonk, login):
-    from tests.app.test_callbacks import make_job
+    from tests.factories import job as make_job
 
     app.config["RECONCILE_QUIET_SECONDS"] = 0
     job_id, _ = make_job(app, status="STARTED")
@@ -230,7 +230,6 @@ def test_cancel_of_a_running_fragmenstein_job(app, small_targets, squonk, login)
 def test_an_import_killed_mid_way_leaves_no_partial_set_and_retry_completes_it(
     app, small_targets, squonk, login, monkeypatch
 ):
-    from app.csets import store
     from app.models import AuditEvent
 
     job_id, member = finished_in_squonk(app, squonk, login)
@@ -243,10 +242,10 @@ def test_an_import_killed_mid_way_leaves_no_partial_set_and_retry_completes_it(
         raise WorkerKilled()
 
     # the worker dies after the rows were added and the file written, before the commit
-    monkeypatch.setattr(store.AuditEvent, "record", die_before_commit)
+    monkeypatch.setattr(AuditEvent, "record", die_before_commit)
     with pytest.raises(WorkerKilled):
         with app.app_context():
-            from app.jobs.results import import_results
+            from app.csets.task import import_results
 
             import_results(job_id)
     monkeypatch.undo()

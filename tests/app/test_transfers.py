@@ -9,23 +9,11 @@ from sqlalchemy import select
 from squonk2.dm_api import DmApi
 
 from app.extensions import db
-from app.loader import load_target
-from app.models import JobFileTransfer, Protein, Snapshot, SquonkFile, Target
+from app.models import JobFileTransfer, Protein, SquonkFile, Target
 from app.storage import data_path
+from app.targets.loader import load_target
 from tests.conftest import MAC1_DIR, copy_mols, run_worker, use_squonk, wait_for
-
-
-def make_snapshot(app, title: str, codes: list[str] | None = None, author="member") -> int:
-    from app.models import User
-
-    with app.app_context():
-        target = db.session.scalar(select(Target).where(Target.title == title))
-        user = db.session.scalar(select(User).where(User.username == author))
-        proteins = [p for p in target.proteins if codes is None or p.code in codes]
-        snapshot = Snapshot(target=target, author=user, title="s", proteins=proteins)
-        db.session.add(snapshot)
-        db.session.commit()
-        return snapshot.id
+from tests.factories import snapshot as make_snapshot
 
 
 def uploads_of(server, since: int = 0) -> list[str]:

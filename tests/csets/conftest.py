@@ -11,11 +11,11 @@ import pytest
 from rdkit import Chem
 from sqlalchemy import func, select
 
-from app.csets.store import create_computed_set
+from app.csets.service import create_computed_set
 from app.csets.validator import build_header_block
 from app.extensions import db
-from app.loader import get_or_create_project
 from app.models import AuditEvent, ComputedMolecule, ComputedSet, Target, User
+from app.targets.loader import get_or_create_project
 from tests.conftest import MPRO_DIR, PASSWORDS
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "csets"

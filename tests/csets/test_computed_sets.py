@@ -14,14 +14,15 @@ import pytest
 from rdkit import Chem
 from sqlalchemy import select
 
-from app.csets import store
-from app.csets.store import method_slug, name_suffixes
+from app.csets import service as store
+from app.csets.service import method_slug, name_suffixes
 from app.csets.validator import Problem
 from app.extensions import db
 from app.models import AuditEvent, ComputedMolecule, ComputedSet
 from tests.conftest import MAC1_DIR
 from tests.csets.conftest import CORPUS, build_sdf, mol_block_of, stored_state, zip_of
 from tests.csets.test_validator import CASES, VALID, matches
+from tests.factories import job as make_job
 
 TODAY = datetime.now(UTC).date().isoformat()
 PROBLEM_ROW = re.compile(
@@ -101,11 +102,10 @@ def test_broken_file_is_rejected_by_page_and_api_and_stores_nothing(
 ):
     case = CASES[file_name]
     options = case.get("options", {})
-    app.config["CSET_MAX_BYTES"] = options.get("max_bytes", app.config.get("CSET_MAX_BYTES"))
-    app.config["CSET_MAX_RECORDS"] = options.get("max_records")
-    for key in ("CSET_MAX_BYTES", "CSET_MAX_RECORDS"):
-        if app.config[key] is None:
-            del app.config[key]
+    if "max_bytes" in options:
+        app.config["CSET_MAX_BYTES"] = options["max_bytes"]
+    if "max_records" in options:
+        app.config["CSET_MAX_RECORDS"] = options["max_records"]
     pdb_zip = zip_of(case["pdb_files"]) if case.get("pdb_files") else None
     data = (CORPUS / file_name).read_bytes()
     member = login("member")
@@ -326,7 +326,7 @@ def test_set_page_sorts_by_a_score_and_pages(app, login, small_targets, store_se
 
 
 def test_score_order_puts_numbers_then_text_then_missing():
-    from app.views.computed_sets import score_order
+    from app.csets.views import score_order
 
     rows = [(1, {"s": 2.0}), (2, {"s": "b"}), (3, {}), (4, {"s": -1.0}), (5, {"s": "a"})]
     assert score_order(rows, "s", False) == [4, 1, 5, 2, 3]
@@ -381,13 +381,14 @@ def test_a_failure_while_storing_leaves_no_rows_and_no_files(
 
 
 def test_a_retried_job_import_returns_the_set_it_stored(app, small_targets, store_set, mac1_sdf):
-    first = store_set("Mac1", mac1_sdf, job_request_id=41)
-    again = store_set("Mac1", mac1_sdf, job_request_id=41)
+    job_id, _ = make_job(app, "UPLOADING")
+    first = store_set("Mac1", mac1_sdf, job_request_id=job_id)
+    again = store_set("Mac1", mac1_sdf, job_request_id=job_id)
     assert first == again
     state = stored_state(app)
     assert (state["sets"], state["molecules"], len(state["files"])) == (1, 8, 1)
     with app.app_context():
-        assert db.session.scalar(select(ComputedSet.job_request_id)) == 41
+        assert db.session.scalar(select(ComputedSet.job_request_id)) == job_id
 
 
 def test_replace_keeps_name_and_owner_and_swaps_molecules_and_file(
@@ -487,12 +488,13 @@ def test_htmx_delete_redirects_with_hx_redirect(app, login, small_targets, store
 def test_list_filters_by_target_and_shows_source_job(
     app, login, small_targets, store_set, mac1_sdf, mpro_sdf
 ):
-    mac1 = store_set("Mac1", mac1_sdf, job_request_id=7)
+    job_id, _ = make_job(app, "UPLOADING")
+    mac1 = store_set("Mac1", mac1_sdf, job_request_id=job_id)
     mpro = store_set("Mpro", mpro_sdf)
     member = login("member")
     everything = member.get("/computed-sets/").text
-    assert mac1 in everything and mpro in everything and "job 7" in everything
+    assert mac1 in everything and mpro in everything and f"job {job_id}" in everything
     only_mpro = member.get("/computed-sets/?target=Mpro").text
     assert mpro in only_mpro and mac1 not in only_mpro
     api = member.get("/api/compound-sets/?target=Mac1").json
-    assert [s["name"] for s in api] == [mac1] and api[0]["job_request"] == 7
+    assert [s["name"] for s in api] == [mac1] and api[0]["job_request"] == job_id

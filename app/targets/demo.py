@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from app.config import INSTANCE_DIR
 from app.extensions import db
-from app.loader import LoadReport, get_or_create_project, load_target
 from app.models import User
+from app.targets.loader import LoadReport, get_or_create_project, load_target
 
 PUBLIC_PROJECT = "lb18145-1"
 PRIVATE_PROJECT = "lb00000-1"

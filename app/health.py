@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 
 from app.extensions import db, redis_connection
+from app.metrics import render
+from app.squonk.current import squonk
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -32,10 +34,7 @@ def check_redis() -> str:
 def check_squonk() -> str:
     if not current_app.config.get("SQUONK2_DMAPI_URL"):
         return "not configured"
-    import requests
-
-    url = current_app.config["SQUONK2_DMAPI_URL"].rstrip("/") + "/version"
-    requests.get(url, timeout=3).raise_for_status()
+    squonk().version()
     return "ok"
 
 
@@ -62,8 +61,4 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     """Prometheus metrics: jobs by status, launches, callbacks, durations, queues."""
-    from flask import Response
-
-    from app.metrics import render
-
     return Response(render(), mimetype="text/plain; version=0.0.4")

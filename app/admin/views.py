@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.access import admin_or_404
 from app.extensions import db
-from app.models import Target
+from app.models import AuditEvent, ComputedSet, Target
+from app.targets.service import set_squonk_project
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-SQUONK_PROJECT_ID = re.compile(
-    r"^project-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-)
 
 
 @bp.before_request
 def only_admins():
     admin_or_404()
-
-
-def set_squonk_project(target: Target, project_id: str) -> str | None:
-    """Set (or clear, with '') a target's Squonk2 project; returns an error message."""
-    project_id = project_id.strip()
-    if project_id and not SQUONK_PROJECT_ID.match(project_id):
-        return "A Squonk2 project id looks like project-<uuid>"
-    target.default_squonk_project = project_id or None
-    db.session.commit()
-    return None
 
 
 @bp.get("/targets/")
@@ -55,8 +40,6 @@ def update_squonk_project(target_id: int):
 @bp.get("/computed-sets/")
 def computed_sets():
     """Every computed set with its owner, to delete any; and who deleted what, when."""
-    from app.models import AuditEvent, ComputedSet
-
     rows = db.session.scalars(select(ComputedSet).order_by(ComputedSet.created.desc())).all()
     events = db.session.scalars(
         select(AuditEvent)

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app import htmx
-from app.access import snapshot_or_404, transfer_or_404, visible_transfers
-from app.extensions import db
+from app.access import snapshot_or_404, transfer_or_404
 from app.models import JobFileTransfer
-from app.transfers import TransferError, request_transfer
+from app.transfers.service import TransferError, latest_transfer, request_transfer, transfer_list
+from app.web import STOP_POLLING, vary_on_htmx
 
 bp = Blueprint("transfers", __name__)
-
-
-def latest_transfer(snapshot_id: int) -> JobFileTransfer | None:
-    """The newest transfer of a snapshot the current user may see."""
-    return db.session.scalars(
-        visible_transfers()
-        .where(JobFileTransfer.snapshot_id == snapshot_id)
-        .order_by(JobFileTransfer.id.desc())
-        .limit(1)
-    ).first()
 
 
 def panel(transfer: JobFileTransfer | None, snapshot, error: str | None = None) -> Response:
@@ -30,9 +19,9 @@ def panel(transfer: JobFileTransfer | None, snapshot, error: str | None = None) 
         render_template("transfers/_panel.html", transfer=transfer, snapshot=snapshot, error=error)
     )
     if transfer is not None and transfer.is_final:
-        response.status_code = htmx.STOP_POLLING if htmx.is_htmx_request() else 200
+        response.status_code = STOP_POLLING if request.htmx else 200
     response.headers["Cache-Control"] = "no-store"
-    return htmx.vary_on_htmx(response)
+    return vary_on_htmx(response)
 
 
 @bp.post("/snapshots/<int:snapshot_id>/transfer")
@@ -42,13 +31,13 @@ def start(snapshot_id: int):
     try:
         transfer, _ = request_transfer(snapshot, current_user)
     except TransferError as exc:
-        if htmx.is_htmx_request():
+        if request.htmx:
             response = panel(latest_transfer(snapshot.id), snapshot, error=str(exc))
             response.status_code = 200  # htmx 2 swaps only 2xx
             return response
         flash(str(exc), "error")
         return redirect(url_for("snapshots.detail", snapshot_id=snapshot.id))
-    if htmx.is_htmx_request():
+    if request.htmx:
         response = panel(transfer, snapshot)
         response.status_code = 200  # the first answer must swap in the polling panel
         return response
@@ -66,9 +55,5 @@ def show_panel(transfer_id: int):
 def history(snapshot_id: int):
     """Every transfer of a snapshot the user may see."""
     snapshot = snapshot_or_404(snapshot_id)
-    rows = db.session.scalars(
-        visible_transfers()
-        .where(JobFileTransfer.snapshot_id == snapshot.id)
-        .order_by(JobFileTransfer.id.desc())
-    ).all()
+    rows = transfer_list(snapshot=snapshot.id)
     return render_template("transfers/history.html", snapshot=snapshot, transfers=rows)

@@ -23,23 +23,25 @@ from datetime import date
 from itertools import product
 from string import ascii_uppercase
 
-from flask import current_app
+from flask import Response, abort, current_app, send_file
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
+from app.access import visible_computed_sets
 from app.csets.validator import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_RECORDS,
     ParsedSet,
     Problem,
     ValidationReport,
     validate_computed_set,
 )
 from app.extensions import db
+from app.jobs import states
 from app.models import (
     AuditEvent,
     ComputedMolecule,
     ComputedSet,
+    JobRequest,
     Protein,
     Target,
     User,
@@ -117,8 +119,8 @@ def validate_upload(
         sdf_bytes,
         codes,
         pdb_names,
-        max_bytes=config.get("CSET_MAX_BYTES", DEFAULT_MAX_BYTES),
-        max_records=config.get("CSET_MAX_RECORDS", DEFAULT_MAX_RECORDS),
+        max_bytes=config["CSET_MAX_BYTES"],
+        max_records=config["CSET_MAX_RECORDS"],
     )
 
 
@@ -321,6 +323,21 @@ def delete_computed_set(cset: ComputedSet, by: User) -> None:
             owner=cset.owner.username if cset.owner else None,
             molecules=count,
         )
+        job = db.session.get(JobRequest, cset.job_request_id) if cset.job_request_id else None
+        if job is not None and job.computed_set_id == cset.id:
+            job.computed_set_id = None
+            if (
+                states.report(
+                    job,
+                    states.SUCCESS,
+                    "user",
+                    message=f"computed set {name} deleted by {by.username}",
+                )
+                == "applied"
+            ):
+                job.message = (
+                    f"Its computed set {name} was deleted; import the results again to restore it."
+                )
         db.session.delete(cset)
         db.session.commit()
     except BaseException:
@@ -329,3 +346,34 @@ def delete_computed_set(cset: ComputedSet, by: User) -> None:
     # Files go only once the rows are gone: a failed commit keeps the set whole
     remove_files(files)
     log.info("computed set %s (%d molecules) deleted by %s", name, count, by.username)
+
+
+# --- reading --------------------------------------------------------------------------
+
+SDF_MIMETYPE = "chemical/x-mdl-sdfile"
+
+
+def send_sdf(cset: ComputedSet) -> Response:
+    """The stored SDF, byte for byte, as ``<name>.sdf``."""
+    path = data_path(cset.sdf_file)
+    if not path.is_file():
+        log.error("computed set %s: stored file %s is missing", cset.name, path)
+        abort(404)
+    return send_file(
+        path, mimetype=SDF_MIMETYPE, as_attachment=True, download_name=f"{cset.name}.sdf", max_age=0
+    )
+
+
+def cset_list(target: str | None = None) -> list[ComputedSet]:
+    """The sets the caller may see, newest first, with target, owner and job loaded in the
+    same query: the one list the page and the API share."""
+    stmt = visible_computed_sets().options(
+        contains_eager(ComputedSet.target), joinedload(ComputedSet.owner)
+    )
+    if target:
+        stmt = stmt.where(Target.title == target)
+    return list(
+        db.session.scalars(
+            stmt.order_by(ComputedSet.created.desc(), ComputedSet.id.desc())
+        ).unique()
+    )

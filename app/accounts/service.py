@@ -1,10 +1,9 @@
-"""Authentication plumbing: session users, bearer tokens, the default-deny hook, CSRF."""
+"""Who is calling: session users, bearer tokens, the default-deny hook and CSRF."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app, g, jsonify, redirect, request, url_for
 
-from app import htmx
 from app.access import is_public_endpoint, require_login_for_request
 from app.extensions import csrf, db, login_manager
 from app.models import ApiToken, User
@@ -45,7 +44,7 @@ def unauthorized():
     if request.path.startswith("/api/"):
         return jsonify({"error": "Please log in (session cookie or bearer token)"}), 401
     login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
-    if htmx.is_htmx_request():
+    if request.htmx:
         # htmx 2 does not swap a 401; HX-Redirect sends the whole page to the login form
         response = jsonify({"error": "Please log in"})
         response.status_code = 401

@@ -19,13 +19,12 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import job_status as states
 from app.extensions import db, redis_connection
-from app.launches import secret_hash
+from app.jobs import states
+from app.jobs.service import secret_hash
 from app.metrics import count_callback
 from app.models import JobRequest
 from app.models.base import utcnow
-from app.results import after_success
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__)
@@ -103,12 +102,7 @@ def apply_callback(hashed: str, body: dict) -> str | None:
         return "wrong_instance"
     new = body["job_status"]
     payload = {k: v for k, v in body.items() if k != "callback_context"}
-    outcome = states.apply_transition(
-        job, new, "callback", time=transition_time(body), payload=payload
-    )
-    job.last_heard = utcnow()
-    if outcome == "applied" and new == states.SUCCESS:
-        after_success(job)
+    outcome = states.report(job, new, "callback", time=transition_time(body), payload=payload)
     db.session.commit()
     return outcome
 

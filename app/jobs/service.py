@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import defer, joinedload
 
-from app import job_status as states
-from app.extensions import db, enqueue_squonk_task
+from app.api import Page
+from app.extensions import db
+from app.jobs import states
+from app.jobs.hooks import imports_results
 from app.launcher import (
     JobSchema,
     LaunchContext,
@@ -35,10 +38,11 @@ from app.launcher import (
     validate_options,
 )
 from app.launcher.format import SOURCE_FRAGMENTS
-from app.metrics import count_launch
-from app.models import JobRequest, Snapshot, User
+from app.models import JobRequest, Snapshot, Target, User
 from app.models.base import utcnow
-from app.transfers import fresh_transfer, project_file
+from app.squonk.client import SquonkError
+from app.squonk.current import squonk
+from app.transfers.service import fresh_transfer, project_file
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +218,9 @@ def launch(request: LaunchRequest) -> JobRequest:
         callback_nonce=nonce,
         callback_secret_hash=secret_hash(callback_secret(nonce)),
         callback_context=f"fjl-{uuid.uuid4().hex}",
-        job_status=states.OPEN,
         user_summary=(request.summary or "").strip()[:200] or None,
     )
-    db.session.add(job)
-    db.session.flush()  # the id names the job directory
+    states.requested(job, "user", f"requested by {request.user.username}")
     job.job_dir = job_directory(request.user, job.id)
     context = LaunchContext(
         request.user.username, job.job_dir, target.title, _protein_of(schema, request.inputs)
@@ -227,20 +229,9 @@ def launch(request: LaunchRequest) -> JobRequest:
     job.specification = squonk_variables(
         schema, request.inputs, job.options, transfer_file_path(target.title)
     )
-    states.record_event(job, "user", f"requested by {request.user.username}")
-    db.session.commit()
-    enqueue_launch(job)
-    count_launch()
+    db.session.commit()  # the after-commit hook queues the launch task
     log.info("job %s (%s) requested by %s", job.id, schema.key, request.user.username)
     return job
-
-
-def enqueue_launch(job: JobRequest) -> None:
-    rq_job = enqueue_squonk_task(
-        "app.jobs.launch.launch_job", job.id, "app.jobs.launch.launch_attempt_failed", timeout=300
-    )
-    job.rq_job_id = rq_job.id
-    db.session.commit()
 
 
 # --- acting on a job ---------------------------------------------------------------------
@@ -252,9 +243,6 @@ class CancelRefused(Exception):
 
 def cancel(job: JobRequest, user: User) -> None:
     """Stop a queued or running job: Squonk2 deletes the instance, the job is REVOKED."""
-    from app.jobs import squonk
-    from app.squonk import SquonkError
-
     if job.job_status not in states.RUNNING and job.job_status != states.OPEN:
         raise CancelRefused(f"The job has already finished ({job.job_status}).")
     if job.squonk_instance_id:
@@ -263,6 +251,110 @@ def cancel(job: JobRequest, user: User) -> None:
         except SquonkError as exc:
             if exc.status != 404:  # already gone in Squonk2 is as good as stopped
                 raise CancelRefused(f"Squonk2 could not stop the job: {exc}") from exc
-    states.apply_transition(job, states.REVOKED, "user", message=f"cancelled by {user.username}")
+    states.report(job, states.REVOKED, "user", message=f"cancelled by {user.username}")
     db.session.commit()
     log.info("job %s cancelled by %s", job.id, user.username)
+
+
+class DescribeRefused(ValueError):
+    """The summary or description is too long."""
+
+
+MAX_SUMMARY, MAX_DESCRIPTION = 200, 10_000
+
+
+def describe(job: JobRequest, summary: str | None, description: str | None) -> None:
+    """Set the job's summary and description (blank clears them)."""
+    summary, description = (summary or "").strip(), (description or "").strip()
+    if len(summary) > MAX_SUMMARY or len(description) > MAX_DESCRIPTION:
+        raise DescribeRefused(
+            f"The summary may have {MAX_SUMMARY} characters and the description "
+            f"{MAX_DESCRIPTION:,}."
+        )
+    job.user_summary, job.user_description = summary or None, description or None
+    db.session.commit()
+
+
+def import_failed(job: JobRequest, message: str) -> None:
+    """The job stays a successful job; the reason is on its page and in its history."""
+    states.report(job, states.SUCCESS, "system", message=f"import failed: {message}")
+    job.message = f"The results could not be imported: {message}"
+    db.session.commit()
+
+
+def can_retry_import(job: JobRequest) -> bool:
+    """A successful job whose results were meant to be imported, and are not (any more)."""
+    return job.job_status == states.SUCCESS and job.computed_set_id is None and imports_results(job)
+
+
+def retry_import(job: JobRequest) -> bool:
+    """The "retry import" button: back to UPLOADING (its hook queues the import task)."""
+    if not can_retry_import(job):
+        return False
+    states.report(job, states.UPLOADING, "user", message="import retried")
+    job.message = None
+    db.session.commit()
+    return True
+
+
+def squonk_task_url(job: JobRequest) -> str | None:
+    """The job's task in the Squonk2 UI, when the UI's address is configured."""
+    ui = current_app.config.get("SQUONK2_UI_URL")
+    if not ui or not job.squonk_task_id:
+        return None
+    return f"{ui.rstrip('/')}/results/task/{job.squonk_task_id}"
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+class JobFilterError(ValueError):
+    """A list filter names an unknown status."""
+
+
+def job_query(
+    base: Select,
+    *,
+    status: str | None = None,
+    snapshot: int | None = None,
+    job: str | None = None,
+    target: str | None = None,
+) -> Select:
+    """``base`` (jobs the caller may see) filtered as the pages and the API filter it, with
+    what a row shows loaded in the same query: target, snapshot, user and computed set."""
+    if status:
+        if status.upper() not in states.ALL:
+            raise JobFilterError(f"status must be one of {', '.join(states.ALL)}")
+        base = base.where(JobRequest.job_status == status.upper())
+    if snapshot:
+        base = base.where(JobRequest.snapshot_id == snapshot)
+    if job:
+        base = base.where(JobRequest.job_key == job)
+    if target:
+        base = base.where(JobRequest.target.has(Target.title == target))
+    return base.options(
+        joinedload(JobRequest.target, innerjoin=True),
+        joinedload(JobRequest.snapshot, innerjoin=True),
+        joinedload(JobRequest.user),
+        joinedload(JobRequest.computed_set),
+    ).order_by(JobRequest.id.desc())
+
+
+def job_page(stmt: Select, number: int | None, size: int) -> tuple[list[JobRequest], Page]:
+    """One page of a :func:`job_query`, and where it is among the others."""
+    total = db.session.scalar(
+        select(func.count()).select_from(stmt.order_by(None).options().subquery())
+    )
+    page = Page.of(total, number, size)
+    rows = db.session.scalars(stmt.offset(page.offset).limit(page.size)).unique().all()
+    return list(rows), page
+
+
+# The columns a job table never shows (bench/poll.py)
+TABLE_DEFERRED = (
+    defer(JobRequest.inputs),
+    defer(JobRequest.options),
+    defer(JobRequest.specification),
+    defer(JobRequest.squonk_job_info),
+    defer(JobRequest.user_description),
+)

@@ -1,8 +1,6 @@
-"""The job launcher dialog and the job page."""
+"""The job launcher dialog, the job page and its actions, and the job tables."""
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -16,25 +14,59 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
-from sqlalchemy.orm import defer, joinedload
+from htmx_flask import make_response
+from sqlalchemy import select
 
-from app import htmx
 from app.access import can_act_on_job, job_or_404, snapshot_or_404, target_or_404
-from app.extensions import db
-from app.job_status import ALL, FINAL, SUCCESS
-from app.jobs.results import retry_import as retry
+from app.jobs.service import (
+    TABLE_DEFERRED,
+    CancelRefused,
+    DescribeRefused,
+    JobFilterError,
+    LaunchRefused,
+    LaunchRequest,
+    can_retry_import,
+    cancel,
+    job_page,
+    job_query,
+    job_schemas,
+    launch,
+    squonk_task_url,
+)
+from app.jobs.service import (
+    describe as describe_job,
+)
+from app.jobs.service import (
+    retry_import as retry,
+)
+from app.jobs.states import ALL, FINAL
 from app.launcher import attach_errors, build_launch_form, form_submission
-from app.launches import CancelRefused, LaunchRefused, LaunchRequest, cancel, job_schemas, launch
-from app.models import ComputedSet, JobRequest
-from app.results import imports_results
+from app.models import JobRequest
+from app.models.base import as_utc, utcnow
+from app.web import STOP_POLLING, htmx_target, safe_next, vary_on_htmx
 
 bp = Blueprint("jobs", __name__)
 
 
+@bp.app_context_processor
+def job_states():
+    # panels stop polling at the state machine's final states, named in one place
+    return {"final_job_states": FINAL}
+
+
+@bp.app_template_filter("elapsed")
+def elapsed(job) -> str:
+    """How long a job has run (or ran): from its start, or its request, to now or its end."""
+    start = as_utc(job.started or job.launched or job.created)
+    end = as_utc(job.finished) if job.finished else utcnow()
+    seconds = max(0, int((end - start).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours}h " if hours else "") + f"{rest // 60}m {rest % 60:02d}s"
+
+
 def dialog(snapshot, schema, form, refused: LaunchRefused | None = None, status: int = 200):
     """The dialog as an HTMX fragment, or inside a full page without JavaScript."""
-    template = "jobs/_dialog.html" if htmx.is_htmx_request() else "jobs/launch.html"
+    template = "jobs/_dialog.html" if request.htmx else "jobs/launch.html"
     response = Response(
         render_template(
             template,
@@ -47,7 +79,7 @@ def dialog(snapshot, schema, form, refused: LaunchRefused | None = None, status:
         ),
         status=status,
     )
-    return htmx.vary_on_htmx(response)
+    return vary_on_htmx(response)
 
 
 def chosen_schema():
@@ -101,10 +133,8 @@ def create(snapshot_id: int):
         attach_errors(form, refused.fields)
         return dialog(snapshot, schema, form, refused)
     target = url_for("jobs.detail", job_id=job.id)
-    if htmx.is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = target
-        return response
+    if request.htmx:
+        return make_response("", 204, redirect=target)
     return redirect(target)
 
 
@@ -119,27 +149,13 @@ def detail(job_id: int):
 
 def status_context(job) -> dict:
     """What the status panel shows besides the job: links and the actions allowed."""
-    computed_set = None
-    if job.computed_set_id:
-        computed_set = db.session.get(ComputedSet, job.computed_set_id)
     can_act = can_act_on_job(job)
     return {
         "squonk_url": squonk_task_url(job),
-        "computed_set": computed_set,
+        "computed_set": job.computed_set,
         "can_act": can_act,
-        "retry_import": can_act
-        and job.job_status == SUCCESS
-        and job.computed_set_id is None
-        and imports_results(job)
-        and bool(job.message),
+        "retry_import": can_act and can_retry_import(job),
     }
-
-
-def squonk_task_url(job) -> str | None:
-    ui = current_app.config.get("SQUONK2_UI_URL")
-    if not ui or not job.squonk_task_id:
-        return None
-    return f"{ui.rstrip('/')}/results/task/{job.squonk_task_id}"
 
 
 @bp.get("/jobs/<int:job_id>/status")
@@ -147,55 +163,39 @@ def status(job_id: int):
     """The job's status panel (what the HTMX poll fetches); 286 once final."""
     job = job_or_404(job_id)
     response = Response(render_template("jobs/_status.html", job=job, **status_context(job)))
-    if job.job_status in FINAL and htmx.is_htmx_request():
-        response.status_code = htmx.STOP_POLLING
+    if job.job_status in FINAL and request.htmx:
+        response.status_code = STOP_POLLING
     response.headers["Cache-Control"] = "no-store"
-    return htmx.vary_on_htmx(response)
+    return vary_on_htmx(response)
 
 
 # --- lists with one poll for the whole table ----------------------------------------------
 
-JOBS_PER_PAGE = 50
-
 
 def job_list(stmt, base_url: str, title: str, target=None):
-    """A filtered, paged job table; HTMX polls of its body get just the rows."""
+    """A filtered, paged job table; htmx polls of its body get just the rows."""
     status = request.args.get("status", "").upper()
-    if status:
-        if status not in ALL:
-            abort(400, description=f"Unknown status {status!r}")
-        stmt = stmt.where(JobRequest.job_status == status)
-    if request.args.get("snapshot", type=int):
-        stmt = stmt.where(JobRequest.snapshot_id == request.args.get("snapshot", type=int))
-    if request.args.get("job"):
-        stmt = stmt.where(JobRequest.job_key == request.args["job"])
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    pages = max(1, -(-total // JOBS_PER_PAGE))
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
-    # One query for the page: the rows' target, snapshot and user joined in (not a lazy load
-    # per row), and none of the JSON columns the table never shows (bench/poll.py)
-    jobs = db.session.scalars(
-        stmt.options(
-            joinedload(JobRequest.target, innerjoin=True),
-            joinedload(JobRequest.snapshot, innerjoin=True),
-            joinedload(JobRequest.user),
-            defer(JobRequest.inputs),
-            defer(JobRequest.options),
-            defer(JobRequest.specification),
-            defer(JobRequest.squonk_job_info),
-            defer(JobRequest.user_description),
+    try:
+        query = job_query(
+            stmt,
+            status=status,
+            snapshot=request.args.get("snapshot", type=int),
+            job=request.args.get("job"),
         )
-        .order_by(JobRequest.id.desc())
-        .offset((page - 1) * JOBS_PER_PAGE)
-        .limit(JOBS_PER_PAGE)
-    ).all()
+    except JobFilterError:
+        abort(400, description=f"Unknown status {status!r}")
+    jobs, page = job_page(
+        query.options(*TABLE_DEFERRED),
+        request.args.get("page", 1, type=int),
+        current_app.config["JOBS_PER_PAGE"],
+    )
     live = any(job.job_status not in FINAL for job in jobs)
     context = dict(
         jobs=jobs,
         live=live,
-        page=page,
-        pages=pages,
-        total=total,
+        page=page.number,
+        pages=page.pages,
+        total=page.total,
         status=status,
         title=title,
         target=target,
@@ -204,14 +204,14 @@ def job_list(stmt, base_url: str, title: str, target=None):
         schemas=job_schemas(),
         args=request.args,
     )
-    if htmx.is_htmx_request() and request.headers.get("HX-Target") == "job-rows":
+    if htmx_target("job-rows"):
         response = Response(render_template("jobs/_rows.html", **context))
         if not live:
-            response.status_code = htmx.STOP_POLLING
+            response.status_code = STOP_POLLING
         response.headers["Cache-Control"] = "no-store"
     else:
         response = Response(render_template("jobs/list.html", **context))
-    return htmx.vary_on_htmx(response)
+    return vary_on_htmx(response)
 
 
 @bp.get("/jobs/")
@@ -241,23 +241,21 @@ def cancel_job(job_id: int):
         flash("The job was cancelled.")
     except CancelRefused as exc:
         flash(str(exc), "error")
-    return redirect(
-        request.referrer if _same_site(request.referrer) else url_for("jobs.detail", job_id=job.id)
-    )
+    back = request.referrer
+    if back and back.startswith(request.host_url):
+        back = "/" + back[len(request.host_url) :]
+    return redirect(safe_next(back, url_for("jobs.detail", job_id=job.id)))
 
 
 @bp.post("/jobs/<int:job_id>/describe")
 def describe(job_id: int):
     """Set the job's summary and description."""
     job = job_or_404(job_id, act=True)
-    summary = (request.form.get("summary") or "").strip()
-    description = (request.form.get("description") or "").strip()
-    if len(summary) > 200 or len(description) > 10000:
-        flash("The summary may have 200 characters and the description 10,000.", "error")
-    else:
-        job.user_summary, job.user_description = summary or None, description or None
-        db.session.commit()
+    try:
+        describe_job(job, request.form.get("summary"), request.form.get("description"))
         flash("Saved.")
+    except DescribeRefused as exc:
+        flash(str(exc), "error")
     return redirect(url_for("jobs.detail", job_id=job.id))
 
 
@@ -265,13 +263,8 @@ def describe(job_id: int):
 def retry_import(job_id: int):
     """Import a successful job's results again after a failed import."""
     job = job_or_404(job_id, act=True)
-    if job.job_status == SUCCESS and imports_results(job) and job.computed_set_id is None:
-        retry(job)
+    if retry(job):
         flash("Importing the results again.")
     else:
         flash("There is nothing to import for this job.", "error")
     return redirect(url_for("jobs.detail", job_id=job.id))
-
-
-def _same_site(url: str | None) -> bool:
-    return bool(url) and urlsplit(url).netloc in ("", request.host)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
@@ -14,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.extensions import db
 from app.models import User
+from app.web import safe_next
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -22,20 +22,6 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
-
-
-def safe_next(target: str | None) -> str:
-    """Only same-site relative paths are followed after login (no open redirect)."""
-    if target:
-        parts = urlsplit(target)
-        if (
-            not parts.scheme
-            and not parts.netloc
-            and target.startswith("/")
-            and not target.startswith("//")
-        ):
-            return target
-    return url_for("targets.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -11,35 +11,37 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from htmx_flask import make_response
 from sqlalchemy import select, update
-from sqlalchemy.orm import contains_eager, defer
+from sqlalchemy.orm import defer
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired
 
-from app import htmx
 from app.access import (
     can_delete_computed_set,
     computed_set_or_404,
     target_or_404,
-    visible_computed_sets,
     visible_targets,
 )
+from app.api import Page
 from app.chem import MoleculeError, depiction_svg, mol_from_molblock
-from app.csets.store import create_computed_set, delete_computed_set, validate_upload
+from app.csets.service import (
+    create_computed_set,
+    cset_list,
+    delete_computed_set,
+    send_sdf,
+    validate_upload,
+)
 from app.extensions import db
 from app.models import ComputedMolecule, ComputedSet, Target
-from app.storage import data_path
+from app.web import safe_next
 
 bp = Blueprint("computed_sets", __name__, url_prefix="/computed-sets")
-
-MOLECULES_PER_PAGE = 50
-SDF_MIMETYPE = "chemical/x-mdl-sdfile"
 
 
 class ReplaceForm(FlaskForm):
@@ -78,24 +80,11 @@ def uploaded_files(form: ReplaceForm) -> tuple[bytes, bytes | None]:
     return sdf, pdb_zip
 
 
-def safe_next(default: str) -> str:
-    """Where to go after a delete: a same-site path from the form, or ``default``."""
-    from app.views.auth import safe_next as same_site
-
-    wanted = request.values.get("next")
-    return same_site(wanted) if wanted else default
-
-
 @bp.get("/")
 def index():
     """Computed sets the user may see, filterable by target."""
     title = request.args.get("target", "").strip()
-    stmt = visible_computed_sets().options(contains_eager(ComputedSet.target))
-    if title:
-        stmt = stmt.where(Target.title == title)
-    sets = db.session.scalars(
-        stmt.order_by(ComputedSet.created.desc(), ComputedSet.id.desc())
-    ).all()
+    sets = cset_list(target=title)
     targets = db.session.scalars(
         visible_targets().with_only_columns(Target.title).order_by(Target.title)
     ).all()
@@ -161,9 +150,9 @@ def molecule_page(cset: ComputedSet) -> dict:
     sort = request.args.get("sort", "")
     sort = sort if sort in cset.score_names else ""
     descending = request.args.get("dir") == "desc"
-    per_page = current_app.config.get("MOLECULES_PER_PAGE", MOLECULES_PER_PAGE)
-    pages = max(1, -(-cset.molecule_count // per_page))
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    per_page = current_app.config["MOLECULES_PER_PAGE"]
+    paging = Page.of(cset.molecule_count, request.args.get("page", 1, type=int), per_page)
+    page = paging.number
     light = (
         select(ComputedMolecule)
         .where(ComputedMolecule.computed_set_id == cset.id)
@@ -176,19 +165,19 @@ def molecule_page(cset: ComputedSet) -> dict:
             .where(ComputedMolecule.computed_set_id == cset.id)
             .order_by(ComputedMolecule.id)
         ).all()
-        ids = score_order(rows, sort, descending)[(page - 1) * per_page : page * per_page]
+        ids = score_order(rows, sort, descending)[paging.offset : paging.offset + per_page]
         found = {m.id: m for m in db.session.scalars(light.where(ComputedMolecule.id.in_(ids)))}
         molecules = [found[i] for i in ids if i in found]
     else:
         molecules = db.session.scalars(
-            light.order_by(ComputedMolecule.id).offset((page - 1) * per_page).limit(per_page)
+            light.order_by(ComputedMolecule.id).offset(paging.offset).limit(per_page)
         ).all()
     return {
         "molecules": molecules,
         "sort": sort,
         "dir": "desc" if descending else "asc",
         "page": page,
-        "pages": pages,
+        "pages": paging.pages,
     }
 
 
@@ -230,17 +219,6 @@ def depiction(name: str, molecule_id: int):
     return response
 
 
-def send_sdf(cset: ComputedSet) -> Response:
-    """The stored SDF, byte for byte, as ``<name>.sdf``."""
-    path = data_path(cset.sdf_file)
-    if not path.is_file():
-        current_app.logger.error("computed set %s: stored file %s is missing", cset.name, path)
-        abort(404)
-    return send_file(
-        path, mimetype=SDF_MIMETYPE, as_attachment=True, download_name=f"{cset.name}.sdf", max_age=0
-    )
-
-
 @bp.get("/<name>/download")
 def download(name: str):
     """Download the stored SDF of a set."""
@@ -267,9 +245,7 @@ def delete(name: str):
     count = cset.molecule_count
     delete_computed_set(cset, acting_user())
     flash(f"Computed set {name} and its {count} molecules were deleted.")
-    destination = safe_next(url_for(".index"))
-    if htmx.is_htmx_request():
-        response = Response(status=200)
-        response.headers["HX-Redirect"] = destination
-        return response
+    destination = safe_next(request.values.get("next"), url_for(".index"))
+    if request.htmx:
+        return make_response("", 200, redirect=destination)
     return redirect(destination)

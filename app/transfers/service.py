@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from rq.job import Job
+from rq.job import JobStatus
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, joinedload
 
-from app.access import can_view_transfer
-from app.extensions import db, enqueue_squonk_task, redis_connection
+from app.access import can_view_transfer, visible_transfers
+from app.extensions import db
 from app.models import JobFileTransfer, Protein, Snapshot, Target, User
 from app.models.base import as_utc, utcnow
 from app.models.transfers import FAILURE, PENDING, STARTED, SUCCESS
+from app.queueing import enqueue, live_task, task_id
+from app.squonk.current import squonk
 from app.storage import data_path
 
 log = logging.getLogger(__name__)
@@ -133,33 +136,48 @@ def resolve_codes(snapshot: Snapshot, codes: list[str] | None) -> list[str]:
     return sorted(set(codes))
 
 
+TASK = "app.transfers.task.transfer_files"
+
+
 def transfer_is_alive(transfer: JobFileTransfer) -> bool:
-    """Is the row's RQ job still going to run (or running with a recent heartbeat)?"""
-    if not transfer.rq_job_id:
+    """Is the row's RQ task still going to run (or running with a recent heartbeat)?"""
+    job = live_task(task_id("transfer", transfer.id))
+    if job is None:
         return False
-    try:
-        job = Job.fetch(transfer.rq_job_id, connection=redis_connection())
-    except Exception:  # noqa: BLE001 - a vanished job means: not alive
-        return False
-    status = job.get_status(refresh=False)
-    if status in ("queued", "scheduled", "deferred"):
-        return True
-    if status == "started":
+    if job.get_status(refresh=False) == JobStatus.STARTED:
         stale = timedelta(seconds=current_app.config["TRANSFER_STALE_SECONDS"])
         return utcnow() - as_utc(transfer.heartbeat) < stale
-    return False
+    return True
 
 
 def enqueue_transfer(transfer: JobFileTransfer) -> None:
     """Commit first, then enqueue (a fast worker must find the row)."""
-    job = enqueue_squonk_task(
-        "app.jobs.transfer.transfer_files",
+    db.session.commit()
+    enqueue(
+        TASK,
+        "transfer",
         transfer.id,
-        "app.jobs.transfer.transfer_attempt_failed",
+        on_failure="app.transfers.task.transfer_attempt_failed",
         timeout=3600,
     )
-    transfer.rq_job_id = job.id
-    db.session.commit()
+
+
+def orphaned_transfers() -> list[int]:
+    """Transfers whose worker died mid-way (no live RQ task, heartbeat gone quiet)."""
+    rows = db.session.scalars(
+        select(JobFileTransfer).where(JobFileTransfer.transfer_status.in_((PENDING, STARTED)))
+    ).all()
+    return [row.id for row in rows if not transfer_is_alive(row)]
+
+
+def latest_transfer(snapshot_id: int) -> JobFileTransfer | None:
+    """The newest transfer of a snapshot the current user may see."""
+    return db.session.scalars(
+        visible_transfers()
+        .where(JobFileTransfer.snapshot_id == snapshot_id)
+        .order_by(JobFileTransfer.id.desc())
+        .limit(1)
+    ).first()
 
 
 def request_transfer(
@@ -236,17 +254,12 @@ def fresh_transfer(snapshot: Snapshot, codes: list[str], user: User) -> JobFileT
     return None
 
 
-__all__ = ["FAILURE", "PENDING", "STARTED", "SUCCESS", "TransferError", "request_transfer"]
-
-
 def ensure_squonk_project(target: Target) -> str:
     """The target's Squonk2 project; the embedded default creates one on first use."""
     if target.default_squonk_project:
         return target.default_squonk_project
     if not current_app.config["SQUONK2_EMBEDDED"]:
         raise TransferError(f"{target.title} has no Squonk2 project")
-    from app.jobs import squonk
-
     name = f"fragalysis-{target.title}"
     # a project of that name survives a fresh database in the same local Squonk2: reuse it
     project_id = squonk().find_project(name) or squonk().create_project(
@@ -262,3 +275,33 @@ def _test_product_id() -> str:
     from squonk2.dm_api import TEST_PRODUCT_ID
 
     return TEST_PRODUCT_ID
+
+
+TRANSFER_STATES = frozenset({PENDING, STARTED, SUCCESS, FAILURE})
+
+
+class TransferFilterError(ValueError):
+    """An unknown status in a list filter."""
+
+
+def transfer_list(
+    snapshot: int | None = None,
+    target: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> list[JobFileTransfer]:
+    """The transfers the caller may see, newest first, with what a row shows loaded in the
+    same query: the one list the history page and the API share."""
+    stmt = visible_transfers().options(
+        contains_eager(JobFileTransfer.target), joinedload(JobFileTransfer.user)
+    )
+    if snapshot:
+        stmt = stmt.where(JobFileTransfer.snapshot_id == snapshot)
+    if target:
+        stmt = stmt.where(Target.title == target)
+    if status:
+        if status.upper() not in TRANSFER_STATES:
+            raise TransferFilterError(status)
+        stmt = stmt.where(JobFileTransfer.transfer_status == status.upper())
+    stmt = stmt.order_by(JobFileTransfer.id.desc())
+    return list(db.session.scalars(stmt.limit(limit) if limit else stmt).unique())

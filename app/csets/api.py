@@ -1,0 +1,158 @@
+"""JSON API: computed sets (Fragalysis-compatible ``compound-sets`` paths)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.access import computed_set_or_404, target_or_404
+from app.api import error, iso
+from app.csets.service import (
+    create_computed_set,
+    cset_list,
+    delete_computed_set,
+    send_sdf,
+    validate_upload,
+)
+from app.extensions import db
+from app.models import ComputedMolecule
+
+bp = Blueprint("csets_api", __name__, url_prefix="/api")
+
+
+def compound_set_json(cset, molecules: bool = False) -> dict:
+    """A computed set as the API shows it; ``molecules`` adds a summary of each molecule."""
+    body = {
+        "name": cset.name,
+        "target": cset.target.title,
+        "owner": cset.owner.username if cset.owner else None,
+        "submitter_name": cset.submitter_name,
+        "submitter_email": cset.submitter_email,
+        "submitter_institution": cset.submitter_institution,
+        "method": cset.method,
+        "ref_url": cset.ref_url,
+        "generation_date": cset.generation_date.isoformat(),
+        "descriptions": cset.descriptions,
+        "score_names": cset.score_names,
+        "molecule_count": cset.molecule_count,
+        "job_request": cset.job_request_id,
+        "created": iso(cset.created),
+        "updated": iso(cset.updated),
+        "url": url_for("computed_sets.detail", name=cset.name),
+        "download_url": url_for("csets_api.download_compound_set", name=cset.name),
+    }
+    if molecules:
+        rows = db.session.execute(
+            select(
+                ComputedMolecule.name,
+                ComputedMolecule.smiles,
+                ComputedMolecule.ref_mols,
+                ComputedMolecule.ref_pdb,
+                ComputedMolecule.scores,
+            )
+            .where(ComputedMolecule.computed_set_id == cset.id)
+            .order_by(ComputedMolecule.id)
+        ).all()
+        body["molecules"] = [
+            {
+                "name": name,
+                "smiles": smiles,
+                "ref_mols": ref_mols,
+                "ref_pdb": ref_pdb,
+                "scores": scores,
+            }
+            for name, smiles, ref_mols, ref_pdb, scores in rows
+        ]
+    return body
+
+
+def problems_json(report) -> list[dict]:
+    return [
+        {"record": p.record, "name": p.name, "field": p.field, "message": p.message}
+        for p in report.problems
+    ]
+
+
+def compound_set_upload() -> tuple[bytes, bytes | None, bool]:
+    """The multipart upload: ``sdf`` (required), ``pdb_zip``, ``validate_only``."""
+    sdf = request.files.get("sdf")
+    if sdf is None:
+        abort(400, description="sdf (a multipart file) is required")
+    pdb_zip = request.files.get("pdb_zip")
+    validate_only = request.form.get("validate_only", "").lower() in {"1", "true", "yes", "on"}
+    return sdf.read(), pdb_zip.read() if pdb_zip else None, validate_only
+
+
+def upload_answer(cset, report, validate_only: bool, created_status: int):
+    """201/200 with the set, 200 for a valid validate-only, 400 with every problem."""
+    if not report.ok:
+        return jsonify(
+            {"error": "The file is not a valid computed set", "problems": problems_json(report)}
+        ), 400
+    if validate_only:
+        parsed = report.parsed
+        return jsonify(
+            {
+                "valid": True,
+                "molecule_count": len(parsed.molecules),
+                "score_names": parsed.score_names,
+                "method": parsed.method,
+            }
+        ), 200
+    return jsonify(compound_set_json(cset)), created_status
+
+
+@bp.get("/compound-sets/")
+def compound_sets():
+    """Computed sets the caller may see, filterable by ``?target=``."""
+    rows = cset_list(target=request.args.get("target"))
+    return jsonify([compound_set_json(cset) for cset in rows])
+
+
+@bp.post("/compound-sets/")
+def create_compound_set():
+    """Upload a computed set: multipart ``sdf``, ``target``, ``pdb_zip``?, ``validate_only``?"""
+    title = request.form.get("target", "").strip()
+    if not title:
+        return error("target is required", target="required")
+    target = target_or_404(title)
+    sdf, pdb_zip, validate_only = compound_set_upload()
+    if validate_only:
+        return upload_answer(None, validate_upload(target, sdf, pdb_zip), True, 200)
+    cset, report = create_computed_set(target, sdf, current_user._get_current_object(), pdb_zip)
+    return upload_answer(cset, report, False, 201)
+
+
+@bp.get("/compound-sets/<name>/")
+def compound_set(name: str):
+    """One set with a summary of its molecules."""
+    return jsonify(compound_set_json(computed_set_or_404(name), molecules=True))
+
+
+@bp.put("/compound-sets/<name>/")
+def replace_compound_set(name: str):
+    """Replace a set's file (owner or admin): multipart ``sdf``, ``pdb_zip``?, ``validate_only``?"""
+    from app.access import computed_set_or_404
+
+    cset = computed_set_or_404(name, delete=True)
+    sdf, pdb_zip, validate_only = compound_set_upload()
+    if validate_only:
+        return upload_answer(None, validate_upload(cset.target, sdf, pdb_zip), True, 200)
+    stored, report = create_computed_set(
+        cset.target, sdf, current_user._get_current_object(), pdb_zip, replace=cset
+    )
+    return upload_answer(stored, report, False, 200)
+
+
+@bp.delete("/compound-sets/<name>/")
+def delete_compound_set(name: str):
+    """Delete a set (owner or admin; anonymous sets: admin only)."""
+    delete_computed_set(computed_set_or_404(name, delete=True), current_user._get_current_object())
+    return "", 204
+
+
+@bp.get("/compound-sets/<name>/download")
+def download_compound_set(name: str):
+    """The stored SDF of a set."""
+    return send_sdf(computed_set_or_404(name))

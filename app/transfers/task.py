@@ -1,0 +1,234 @@
+"""The RQ task that copies a snapshot's files into the target's Squonk2 project."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import JobFileTransfer, SquonkFile
+from app.models.base import utcnow
+from app.models.transfers import FAILURE, STARTED, SUCCESS
+from app.queueing import on_final_failure
+from app.squonk.client import SquonkPermanentError, SquonkTransientError
+from app.squonk.current import squonk
+from app.storage import data_path
+from app.transfers.service import (
+    PlannedFile,
+    TransferError,
+    ensure_squonk_project,
+    file_plan,
+    missing_files,
+    missing_files_message,
+    project_dir,
+    proteins_of,
+)
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = (
+    "Squonk2 could not be reached, so the files were not sent. "
+    "Try again in a few minutes; if it keeps failing, tell your administrator."
+)
+
+
+def _fail(transfer: JobFileTransfer, message: str) -> None:
+    transfer.transfer_status = FAILURE
+    transfer.message = message
+    transfer.heartbeat = utcnow()
+    db.session.commit()
+    log.info("transfer %s failed: %s", transfer.id, message)
+
+
+def transfer_files(transfer_id: int) -> str:
+    """Upload what is missing or changed; idempotent (a finished row is left alone, a
+    re-run after a crash skips what the ledger says already arrived)."""
+    transfer = db.session.get(JobFileTransfer, transfer_id)
+    if transfer is None:
+        log.warning("transfer %s no longer exists", transfer_id)
+        return "missing"
+    if transfer.is_final:
+        return transfer.transfer_status
+    transfer.transfer_status = STARTED
+    transfer.message = None
+    transfer.heartbeat = utcnow()
+    db.session.commit()
+
+    proteins = proteins_of(transfer.target, transfer.proteins)
+    problems = missing_files(proteins)
+    if problems:
+        _fail(transfer, missing_files_message(problems))
+        return FAILURE
+    try:
+        project = ensure_squonk_project(transfer.target)
+        transfer.squonk_project = project
+        path = project_dir(transfer.target.title)
+        plan = file_plan(proteins)
+        remote = {f.name: f for f in squonk().list_files(project, path)}
+        ledger = {
+            row.file_name: row
+            for row in db.session.scalars(
+                select(SquonkFile).where(
+                    SquonkFile.squonk_project == project, SquonkFile.path == path
+                )
+            )
+        }
+
+        def current(planned) -> bool:
+            there, sent = remote.get(planned.name), ledger.get(planned.name)
+            return (
+                there is not None
+                and there.size == planned.size
+                and sent is not None
+                and sent.sha256 == planned.sha256
+            )
+
+        todo = [planned for planned in plan if not current(planned)]
+        transfer.files_total = len(plan)
+        transfer.files_skipped = len(plan) - len(todo)
+        transfer.files_uploaded = 0
+        transfer.transfer_progress = round(100.0 * transfer.files_skipped / len(plan), 1)
+        db.session.commit()
+        log.info(
+            "transfer %s: %d files, %d to upload to %s%s",
+            transfer.id,
+            len(plan),
+            len(todo),
+            project,
+            path,
+        )
+
+        with tempfile.TemporaryDirectory(prefix="transfer-") as tmp:
+            uploaded = _upload_all(transfer, todo, project, path, Path(tmp), ledger)
+            transfer.files_uploaded = uploaded
+    except SquonkPermanentError as exc:
+        db.session.rollback()
+        _fail(transfer, f"Squonk2 refused the files: {exc}")
+        return FAILURE
+    except TransferError as exc:
+        db.session.rollback()
+        _fail(transfer, str(exc))
+        return FAILURE
+    except SquonkTransientError:
+        db.session.rollback()
+        raise  # RQ retries with backoff; the failure callback speaks after the last try
+
+    transfer.transfer_status = SUCCESS
+    transfer.transfer_progress = 100.0
+    transfer.transfer_datetime = utcnow()
+    transfer.heartbeat = utcnow()
+    transfer.message = (
+        f"{transfer.files_uploaded} file(s) uploaded, {transfer.files_skipped} already in Squonk2"
+    )
+    db.session.commit()
+    log.info("transfer %s succeeded: %s", transfer.id, transfer.message)
+    return SUCCESS
+
+
+def _local_file(planned: PlannedFile, tmp: Path) -> Path:
+    """Stored files already carry their Squonk2 names; generated ones are written out."""
+    if planned.source is not None and data_path(planned.source).name == planned.name:
+        return data_path(planned.source)
+    local = tmp / planned.name
+    local.write_bytes(planned.read())
+    return local
+
+
+def _upload_all(
+    transfer: JobFileTransfer,
+    todo: list[PlannedFile],
+    project: str,
+    path: str,
+    tmp: Path,
+    ledger: dict[str, SquonkFile],
+) -> int:
+    """Upload ``todo`` in order, recording each arrival in the ledger as it happens.
+
+    The client serialises its calls, so uploads go one at a time; the database work of
+    the file that just arrived overlaps the upload of the next one (a thread uploads, this
+    thread records and commits), which keeps the bookkeeping off the critical path.
+    """
+    client = squonk()
+    locals_ = [(planned, _local_file(planned, tmp)) for planned in todo]
+    arrivals: queue.Queue = queue.Queue()
+
+    def upload() -> None:
+        for planned, local in locals_:
+            try:
+                client.upload_file(project, local, path)
+            except BaseException as exc:  # noqa: BLE001 - handed to the recording thread
+                arrivals.put((planned, exc))
+                return
+            arrivals.put((planned, None))
+        arrivals.put(None)
+
+    total = transfer.files_total
+    skipped = transfer.files_skipped
+    # Expiring the whole identity map at each of hundreds of commits is quadratic work;
+    # nothing else writes these rows while the task runs, so keep them loaded.
+    session = db.session()
+    session.expire_on_commit = False
+    uploader = threading.Thread(target=upload, name=f"transfer-{transfer.id}", daemon=True)
+    uploader.start()
+    try:
+        return _record_arrivals(transfer, arrivals, uploader, project, path, ledger, total, skipped)
+    finally:
+        session.expire_on_commit = True
+
+
+def _record_arrivals(
+    transfer: JobFileTransfer,
+    arrivals: queue.Queue,
+    uploader: threading.Thread,
+    project: str,
+    path: str,
+    ledger: dict[str, SquonkFile],
+    total: int,
+    skipped: int,
+) -> int:
+    uploaded = 0
+    finished = False
+    while not finished:
+        batch = [arrivals.get()]
+        while not arrivals.empty():  # record everything that already arrived, commit once
+            batch.append(arrivals.get_nowait())
+        error = None
+        for item in batch:
+            if item is None:
+                finished = True
+                break
+            planned, error = item
+            if error is not None:
+                break
+            row = ledger.get(planned.name)
+            if row is None:
+                row = SquonkFile(squonk_project=project, path=path, file_name=planned.name)
+                db.session.add(row)
+                ledger[planned.name] = row
+            row.sha256, row.size, row.uploaded = planned.sha256, planned.size, utcnow()
+            uploaded += 1
+        transfer.files_uploaded = uploaded
+        transfer.transfer_progress = round(100.0 * (skipped + uploaded) / total, 1)
+        transfer.heartbeat = utcnow()
+        # commit as files arrive: a crash never forgets a file that reached Squonk2
+        db.session.commit()
+        if error is not None:
+            uploader.join()
+            raise error
+    uploader.join()
+    return uploaded
+
+
+# RQ failure callback (runs after every failed attempt): on the last one, the row says why
+transfer_attempt_failed = on_final_failure(
+    JobFileTransfer,
+    expected=lambda transfer: not transfer.is_final,
+    give_up=_fail,
+    unreachable=UNREACHABLE,
+    what="transfer",
+)

@@ -1,0 +1,116 @@
+"""Request hooks every page and API shares: embed mode, security headers, htmx helpers,
+error pages (JSON for every ``/api/`` path, 4xx and 500 alike), the vendored htmx files,
+and where a user may be sent next."""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import (
+    Flask,
+    Response,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+
+log = logging.getLogger(__name__)
+
+HTMX_DIR = Path(str(files("js_lib_htmx") / "static" / "htmx"))
+
+# htmx 2 stops polling when a poll is answered with this status (htmx-flask lacks it)
+STOP_POLLING = 286
+
+MESSAGES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "You are not allowed to do that",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "The upload is too large",
+    500: "Something went wrong",
+}
+
+
+def vary_on_htmx(response: Response) -> Response:
+    """A view that answers pages and fragments from one URL must say so to caches."""
+    response.vary.add("HX-Request")
+    return response
+
+
+def htmx_target(element_id: str) -> bool:
+    """Is this an htmx request that swaps the element ``element_id``?"""
+    return bool(request.htmx) and request.htmx.target == element_id
+
+
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """A same-site relative path to go to (never an open redirect), else ``default``."""
+    if target:
+        parts = urlsplit(target)
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
+            return target
+    return default or url_for("targets.index")
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def init_app(app: Flask) -> None:
+    """Register the shared hooks, the htmx files and the error handlers."""
+
+    @app.get("/static/vendor/htmx/<path:filename>", endpoint="vendor_static")
+    def vendor_static(filename: str):
+        """htmx 2 served from the django-js-lib-htmx package (no CDN)."""
+        return send_from_directory(HTMX_DIR, filename, max_age=86400)
+
+    @app.before_request
+    def remember_embed_mode():
+        # `embed=1` (Fragalysis iframe) drops the site chrome for the rest of the session
+        flag = request.args.get("embed")
+        if flag == "1":
+            session["embed"] = True
+        elif flag == "0":
+            session.pop("embed", None)
+        g.embed = bool(session.get("embed"))
+
+    @app.after_request
+    def security_headers(response):
+        ancestors = app.config["FRAME_ANCESTORS"]
+        response.headers.setdefault("Content-Security-Policy", f"frame-ancestors {ancestors}")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    def handle(error):
+        code = getattr(error, "code", 500) or 500
+        description = getattr(error, "description", None)
+        text = MESSAGES.get(code, MESSAGES[500])
+        if isinstance(error, CSRFError):
+            text = "The form expired or is missing its CSRF token; reload the page and retry"
+        elif code == 400 and description and not str(description).startswith("The browser"):
+            text = str(description)
+        if wants_json():
+            return jsonify({"error": text}), code
+        return render_template("error.html", code=code, message=text), code
+
+    for code in MESSAGES:
+        if code != 500:
+            app.register_error_handler(code, handle)
+    app.register_error_handler(CSRFError, handle)
+    app.register_error_handler(500, handle)
