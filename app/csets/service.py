@@ -326,12 +326,10 @@ def delete_computed_set(cset: ComputedSet, by: User) -> None:
         job = db.session.get(JobRequest, cset.job_request_id) if cset.job_request_id else None
         if job is not None and job.computed_set_id == cset.id:
             job.computed_set_id = None
+            who = by.username if by is not None else "an administrator"
             if (
                 states.report(
-                    job,
-                    states.SUCCESS,
-                    "user",
-                    message=f"computed set {name} deleted by {by.username}",
+                    job, states.SUCCESS, "user", message=f"computed set {name} deleted by {who}"
                 )
                 == "applied"
             ):
