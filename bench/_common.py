@@ -11,17 +11,15 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.config import sqlalchemy_url
+
 
 def bench_database_url(workdir: Path) -> str:
     """A fresh PostgreSQL database next to DATABASE_URL's (dropped at exit), else SQLite."""
     base = os.environ.get("DATABASE_URL")
     if not base:
         return f"sqlite:///{workdir / 'bench.db'}"
-    url = make_url(
-        base.replace("postgresql://", "postgresql+psycopg://", 1)
-        if base.startswith("postgresql://")
-        else base
-    )
+    url = make_url(sqlalchemy_url(base))
     name = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
