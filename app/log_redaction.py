@@ -1,7 +1,11 @@
-"""Keep callback secrets out of access logs.
+"""Keep callback secrets and bearer tokens out of every log line.
 
-Squonk2 calls ``PUT /api/job_callback/<secret>/``; web servers log request lines, so the
-loggers that write them get a filter replacing the secret before anything is written.
+Squonk2 calls ``PUT /api/job_callback/<secret>/`` and scripts send
+``Authorization: Bearer fjl_...``; web servers log request lines, Flask logs the path of a
+request that failed, RQ logs its tasks. Rather than a filter per logger (which misses the
+loggers nobody thought of, and records that propagate), :func:`install` wraps the log
+record factory: every record any logger creates is redacted once, message and traceback,
+before a handler sees it.
 """
 
 from __future__ import annotations
@@ -9,26 +13,44 @@ from __future__ import annotations
 import logging
 import re
 
-CALLBACK_PATH = re.compile(r"(/api/job_callback/)[^/\s\"?]+")
-ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+PATTERNS = (
+    (re.compile(r"(/api/job_callback/)[^/\s\"'?<>]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1<redacted>"),
+    (re.compile(r"\bfjl_[A-Za-z0-9_-]{8,}"), "fjl_<redacted>"),
+)
+
+_formatter = logging.Formatter()
 
 
 def redact(text: str) -> str:
-    return CALLBACK_PATH.sub(r"\1<redacted>", text)
+    for pattern, replacement in PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
-class RedactCallbackSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
+def _redacted(record: logging.LogRecord) -> logging.LogRecord:
+    try:
         message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
+    except Exception:  # noqa: BLE001 - a broken format string is the logger's problem
+        return record
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, ()
+    if record.exc_info and record.exc_info[0] is not None:
+        # the traceback's text (exception messages may quote the path); handlers reuse it
+        record.exc_text = redact(_formatter.formatException(record.exc_info))
+        record.exc_info = None
+    return record
 
 
 def install() -> None:
-    """Idempotent: each access logger gets the filter once."""
-    for name in ACCESS_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactCallbackSecrets) for f in logger.filters):
-            logger.addFilter(RedactCallbackSecrets())
+    """Idempotent: wrap the current record factory once."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "redacts", False):
+        return
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        return _redacted(current(*args, **kwargs))
+
+    factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
