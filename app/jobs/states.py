@@ -64,6 +64,28 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     UPLOADED: frozenset({SUCCESS}),
 }
 
+# Who may make each transition. Squonk2 (callback, poll) speaks only about a job it is
+# running: once the job is SUCCESS/FAILURE/REVOKED it has nothing more to say, so a late or
+# repeated SUCCESS can never move a job out of UPLOADING or UPLOADED (or import it twice).
+_SQUONK_MOVES = frozenset(
+    (old, new) for old in (OPEN, *sorted(RUNNING)) for new in TRANSITIONS[old]
+)
+ALLOWED: dict[str, frozenset[tuple[str, str]]] = {
+    "callback": _SQUONK_MOVES,
+    "poll": _SQUONK_MOVES,
+    # cancel; retry an import; a deleted computed set hands the job back
+    "user": frozenset(
+        {(old, REVOKED) for old in (OPEN, *sorted(RUNNING))}
+        | {(SUCCESS, UPLOADING), (UPLOADED, SUCCESS)}
+    ),
+    # the launch task records the start or the failure; the results import runs and ends
+    "system": frozenset(
+        {(OPEN, PENDING)}
+        | {(old, FAILURE) for old in (OPEN, *sorted(RUNNING))}
+        | {(SUCCESS, UPLOADING), (UPLOADING, UPLOADED), (UPLOADING, SUCCESS)}
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Change:
@@ -80,8 +102,11 @@ Rule = Callable[[JobRequest, Change], None]
 Hook = Callable[[Change], None]
 
 
-def can_move(current: str, new: str) -> bool:
-    return new in TRANSITIONS.get(current, frozenset())
+def can_move(current: str, new: str, source: str | None = None) -> bool:
+    """Does the state machine allow ``current -> new`` (for ``source``, when given)?"""
+    if new not in TRANSITIONS.get(current, frozenset()):
+        return False
+    return source is None or (current, new) in ALLOWED.get(source, frozenset())
 
 
 def _registry(name: str, app: Flask | None = None) -> list:
@@ -149,11 +174,7 @@ def report(
         # of it at all means Squonk2 accepted it, so the history shows PENDING first.
         report(job, PENDING, source, time=time, message="accepted by Squonk2")
         current = job.job_status
-    if source in ("callback", "poll") and current in (UPLOADING, UPLOADED):
-        # Squonk2 is done with the job; a late or repeated SUCCESS must not import it again
-        log.info("job %s: refused %s -> %s from %s (importing)", job.id, current, new, source)
-        return "refused"
-    if not can_move(current, new):
+    if not can_move(current, new, source):
         log.info("job %s: refused %s -> %s from %s", job.id, current, new, source)
         return "refused"
     when = time or utcnow()
