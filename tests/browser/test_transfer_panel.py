@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from tests.app.test_transfers import load_mac1
 from tests.browser.test_snapshot_flow import log_in
 from tests.conftest import screenshot
 from tests.factories import snapshot as make_snapshot
+from tests.transfers.test_transfers import load_mac1
 
 
 def test_panel_shows_progress_and_stops_polling_at_success(
