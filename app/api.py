@@ -14,8 +14,43 @@ def iso(value) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
 
 
+# Ids are the database's integers (PostgreSQL ``integer``): anything outside is no id at all
+MAX_ID = 2**31 - 1
+# JSON bodies nest a few levels (an object of options holding arrays); far deeper is an attack
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(data: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep ``data`` nests arrays and objects (strings skipped), counted without parsing;
+    stops counting once past ``limit``."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def json_body() -> dict:
-    """The request's JSON object, or a 400 saying what is wrong."""
+    """The request's JSON object, or a 400 saying what is wrong (checked before parsing)."""
+    data = request.get_data(cache=True)
+    if json_depth(data) > MAX_JSON_DEPTH:
+        abort(400, description=f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description="The body must be a JSON object")
@@ -31,8 +66,18 @@ def error(message: str, http_status: int = 400, /, **fields: str):
 
 
 def is_id(value) -> bool:
-    """A JSON integer id (``true`` is not 1)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A JSON integer id in the database's range (``true`` is not 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def query_id(name: str) -> int | None:
+    """An id from the query string: None when absent, 400 when it is not an id."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        abort(400, description=f"{name} must be an id (an integer from 1 to {MAX_ID})")
+    return int(raw)
 
 
 @dataclass(frozen=True)

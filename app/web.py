@@ -5,6 +5,7 @@ and where a user may be sent next."""
 from __future__ import annotations
 
 import logging
+import uuid
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +22,9 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter, ValidationError
+
+from app.api import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,20 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number outside the database's id range names no row,
+    so it is a 404 (not an overflow deep in the database driver)."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            raise ValidationError()
+        return number
+
+
 def init_app(app: Flask) -> None:
-    """Register the shared hooks, the htmx files and the error handlers."""
+    """Register the shared hooks, the htmx files and the error handlers (before any route)."""
+    app.url_map.converters["int"] = IdConverter
 
     @app.get("/static/vendor/htmx/<path:filename>", endpoint="vendor_static")
     def vendor_static(filename: str):
@@ -99,6 +115,15 @@ def init_app(app: Flask) -> None:
 
     def handle(error):
         code = getattr(error, "code", 500) or 500
+        if code == 500:
+            # one id in the answer and beside the traceback, so a report can be matched
+            incident = uuid.uuid4().hex[:12]
+            # Flask has just logged the traceback ("Exception on ..."); this line follows it
+            log.error("incident %s: %s %s answered 500", incident, request.method, request.path)
+            text = f"{MESSAGES[500]} (incident {incident})"
+            if wants_json():
+                return jsonify({"error": text, "incident": incident}), 500
+            return render_template("error.html", code=500, message=text), 500
         description = getattr(error, "description", None)
         text = MESSAGES.get(code, MESSAGES[500])
         if isinstance(error, CSRFError):

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from app.access import job_or_404, snapshot_or_404, visible_jobs
-from app.api import error, is_id, iso, json_body
+from app.api import error, is_id, iso, json_body, query_id
 from app.extensions import db
 from app.jobs.service import (
     CancelRefused,
@@ -116,7 +116,7 @@ def job_requests():
         query = job_query(
             visible_jobs(),
             status=request.args.get("status"),
-            snapshot=request.args.get("snapshot", type=int),
+            snapshot=query_id("snapshot"),
             job=request.args.get("job"),
             target=request.args.get("target"),
         )

@@ -18,6 +18,7 @@ from htmx_flask import make_response
 from sqlalchemy import select
 
 from app.access import can_act_on_job, job_or_404, snapshot_or_404, target_or_404
+from app.api import query_id
 from app.jobs.service import (
     TABLE_DEFERRED,
     CancelRefused,
@@ -97,7 +98,7 @@ def new(snapshot_id: int):
     snapshot = snapshot_or_404(snapshot_id)
     schema = chosen_schema()
     codes = snapshot.protein_codes
-    rerun = request.args.get("rerun", type=int)
+    rerun = query_id("rerun")
     data = None
     if rerun:
         previous = job_or_404(rerun)
@@ -179,7 +180,7 @@ def job_list(stmt, base_url: str, title: str, target=None):
         query = job_query(
             stmt,
             status=status,
-            snapshot=request.args.get("snapshot", type=int),
+            snapshot=query_id("snapshot"),
             job=request.args.get("job"),
         )
     except JobFilterError:

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
 from app.access import snapshot_or_404, transfer_or_404
-from app.api import error, is_id, iso, json_body
+from app.api import error, is_id, iso, json_body, query_id
 from app.transfers.service import (
     TRANSFER_STATES,
     TransferError,
@@ -43,7 +43,7 @@ def transfers():
     """Transfers the caller may see, filterable by snapshot, target and status."""
     try:
         rows = transfer_list(
-            snapshot=request.args.get("snapshot", type=int),
+            snapshot=query_id("snapshot"),
             target=request.args.get("target"),
             status=request.args.get("status"),
             limit=500,

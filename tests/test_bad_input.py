@@ -1,0 +1,96 @@
+"""Bad input is a clear 4xx (JSON under /api/), never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import JobFileTransfer, JobRequest, Snapshot
+from tests.factories import snapshot as make_snapshot
+
+HUGE = 10**20  # past every database integer
+DEEP = "[" * 5000 + "]" * 5000
+
+JSON_POSTS = ["/api/snapshots/", "/api/job_request/", "/api/job_file_transfer/"]
+
+
+def counts(app) -> tuple[int, int, int]:
+    with app.app_context():
+        return tuple(
+            db.session.scalar(select(func.count()).select_from(model))
+            for model in (Snapshot, JobRequest, JobFileTransfer)
+        )
+
+
+@pytest.mark.parametrize("url", JSON_POSTS)
+@pytest.mark.parametrize("body", [DEEP, '{"a": ' * 100 + "1" + "}" * 100])
+def test_deeply_nested_json_is_refused_before_parsing(app, small_targets, login, url, body):
+    member = login("member")
+    before = counts(app)
+    answer = member.post(url, data=body, content_type="application/json")
+    assert answer.status_code == 400
+    assert "nests deeper than 32 levels" in answer.json["error"]
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/job_request/{HUGE}/",
+        f"/api/snapshots/{HUGE}/",
+        f"/api/job_file_transfer/{HUGE}/",
+        f"/api/job_request/{2**63}/",
+    ],
+)
+def test_ids_past_the_database_range_are_404_json(login, users, url):
+    answer = login("member").get(url)
+    assert answer.status_code == 404 and answer.json == {"error": "Not found"}
+
+
+@pytest.mark.parametrize("url", [f"/jobs/{HUGE}/", f"/jobs/{HUGE}/status", f"/snapshots/{HUGE}/"])
+def test_pages_past_the_id_range_are_404_pages(login, users, url):
+    answer = login("member").get(url)
+    assert answer.status_code == 404 and "Not found" in answer.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/job_request/?snapshot={HUGE}",
+        "/api/job_request/?snapshot=abc",
+        f"/api/job_file_transfer/?snapshot={HUGE}",
+        f"/jobs/?snapshot={HUGE}",
+    ],
+)
+def test_query_ids_that_are_no_ids_are_400(login, users, url):
+    answer = login("member").get(url)
+    assert answer.status_code == 400
+    assert "snapshot must be an id" in (answer.json["error"] if answer.is_json else answer.text)
+
+
+@pytest.mark.parametrize("value", [2**63, HUGE, 0, -1, True, "1", 1.5])
+@pytest.mark.parametrize("url", ["/api/job_request/", "/api/job_file_transfer/"])
+def test_body_ids_out_of_range_or_of_another_type_are_400(app, small_targets, login, url, value):
+    make_snapshot(app, "Mac1")
+    before = counts(app)
+    answer = login("member").post(
+        url, data=json.dumps({"snapshot": value, "job": "x"}), content_type="application/json"
+    )
+    assert answer.status_code == 400 and answer.json["fields"] == {"snapshot": "an integer id"}
+    assert counts(app) == before
+
+
+def test_an_unexpected_error_under_api_is_json_with_an_incident_id(app, users, login, caplog):
+    def broken():
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/api/broken", "broken", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production
+    answer = login("member").get("/api/broken")
+    assert answer.status_code == 500 and answer.is_json
+    incident = answer.json["incident"]
+    assert incident in answer.json["error"]
+    assert f"incident {incident}" in caplog.text and "a bug" in caplog.text
