@@ -143,6 +143,8 @@ def cancel_job_request(job_id: int):
     try:
         cancel(job, current_user)
     except CancelRefused as exc:
+        if exc.status is not None:  # already finished: say so, with the status it ended in
+            return jsonify({"error": str(exc), "job_status": exc.status}), 409
         return error(str(exc), 409)
     return jsonify(job_json(job, events=True))
 

@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import defer, joinedload
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.api import Page
 from app.extensions import db
@@ -240,19 +241,71 @@ def launch(request: LaunchRequest) -> JobRequest:
 class CancelRefused(Exception):
     """The job cannot be cancelled (already finished, or Squonk2 refused)."""
 
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+ATTEMPTS = 25  # a change that meets a concurrent one is retried on fresh state
+
+
+def _on_fresh_row(job: JobRequest, change):
+    """Apply ``change(job)`` to the job as the database has it now, and commit; retried when
+    a concurrent writer (a callback, another click) committed first. Returns its result."""
+    for _ in range(ATTEMPTS):
+        fresh = db.session.execute(
+            select(JobRequest)
+            .where(JobRequest.id == job.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        result = change(fresh)
+        try:
+            db.session.commit()
+            return result
+        except StaleDataError:
+            db.session.rollback()
+    raise RuntimeError(f"job {job.id}: too many concurrent changes")
+
+
+CANCELLABLE = frozenset({states.OPEN}) | states.RUNNING
+
 
 def cancel(job: JobRequest, user: User) -> None:
-    """Stop a queued or running job: Squonk2 deletes the instance, the job is REVOKED."""
-    if job.job_status not in states.RUNNING and job.job_status != states.OPEN:
-        raise CancelRefused(f"The job has already finished ({job.job_status}).")
-    if job.squonk_instance_id:
+    """Stop a queued or running job: Squonk2 deletes the instance, the job is REVOKED.
+
+    The request is written down first, so the history names the user as the cause even
+    when Squonk2's REVOKED callback commits before this does; repeated clicks are one cancel.
+    """
+    cause = f"cancelled by {user.username}"
+
+    def request_cancel(row: JobRequest) -> None:
+        if row.job_status not in CANCELLABLE:
+            raise CancelRefused(f"The job has already finished ({row.job_status}).", row.job_status)
+        if row.message != cause:  # not already asked (another click, another tab)
+            row.message = cause
+            states.note(row, "user", f"cancel requested by {user.username}")
+
+    _on_fresh_row(job, request_cancel)
+    if job.squonk_instance_id:  # every time: deleting what is gone is a harmless 404
         try:
             squonk().delete_instance(job.squonk_instance_id)
         except SquonkError as exc:
             if exc.status != 404:  # already gone in Squonk2 is as good as stopped
+
+                def undo(row: JobRequest) -> None:
+                    if row.message == cause:
+                        row.message = None
+
+                _on_fresh_row(job, undo)
                 raise CancelRefused(f"Squonk2 could not stop the job: {exc}") from exc
-    states.report(job, states.REVOKED, "user", message=f"cancelled by {user.username}")
-    db.session.commit()
+
+    def revoke(row: JobRequest) -> None:
+        if row.job_status in CANCELLABLE:
+            states.report(row, states.REVOKED, "user", message=cause)
+        # else Squonk2's REVOKED callback came first: the note above names the cause
+
+    _on_fresh_row(job, revoke)
     log.info("job %s cancelled by %s", job.id, user.username)
 
 
@@ -271,8 +324,11 @@ def describe(job: JobRequest, summary: str | None, description: str | None) -> N
             f"The summary may have {MAX_SUMMARY} characters and the description "
             f"{MAX_DESCRIPTION:,}."
         )
-    job.user_summary, job.user_description = summary or None, description or None
-    db.session.commit()
+
+    def write(row: JobRequest) -> None:
+        row.user_summary, row.user_description = summary or None, description or None
+
+    _on_fresh_row(job, write)
 
 
 def import_failed(job: JobRequest, message: str) -> None:
