@@ -4,15 +4,15 @@ served by gunicorn on a loopback port (a real multi-process, multi-threaded serv
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "bench-secret-key-not-for-production"
@@ -50,12 +50,6 @@ def bench_app(workdir: Path):
         upgrade()
         load_target(mols, "Mac1", "lb18145-1", public=True, template_pdb=source / "template.pdb")
     return app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -107,19 +101,20 @@ def gunicorn(
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {workdir / 'gunicorn.log'}")
+        try:
+            return requests.get(f"{base}/login", timeout=10).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {workdir / 'gunicorn.log'}")
-            try:
-                if requests.get(f"{base}/login", timeout=10).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer within 30 s")
-            time.sleep(0.2)
+        try:
+            wait_for(answers, timeout=30, interval=0.2, what="gunicorn's /login")
+        except AssertionError:
+            raise RuntimeError("gunicorn did not answer within 30 s") from None
         # warm every worker's thread pool, database pool and template cache
         for _ in range(workers * threads * 2):
             requests.get(f"{base}/login", timeout=10)

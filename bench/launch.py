@@ -37,8 +37,8 @@ def main() -> None:
     from app.targets.demo import demo_data_dir
     from app.targets.loader import load_target
     from bench._common import bench_database_url
-    from tests.conftest import run_worker
     from tests.squonk_server import squonk_server
+    from tests.support import run_worker
 
     work = Path(tempfile.mkdtemp(prefix="bench-launch-"))
     database = bench_database_url(work)

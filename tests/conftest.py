@@ -1,31 +1,43 @@
 """Fixtures: a real database (PostgreSQL when DATABASE_URL is set, else SQLite), a real
 Redis (REDIS_URL, else a redis-server or fakeredis on a free port), the app per test with
-its own data directory, clients logged in as the demo roles, and small real targets."""
+its own data directory, clients logged in as the demo roles, and small real targets (loaded
+once per session by the real loader, put back for each test). Helpers that are not
+fixtures are in tests/support.py, row factories in tests/factories.py."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import plain_url, sqlalchemy_url
 from app.extensions import db
-from app.models import User
-from app.squonk.current import forget as forget_squonk
+from app.models.base import as_utc, utcnow
 from app.targets.demo import demo_data_dir
 from app.targets.loader import load_target
+from tests import factories
+from tests.support import (
+    MAC1_NEIGHBOURS,
+    copy_mols,
+    csrf_token_of,
+    free_port,
+    port_is_open,
+    transferred_snapshot,
+    use_squonk,
+    wait_for,
+)
+from tests.support import run_worker as run_worker  # re-exported: older imports use it
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -34,12 +46,6 @@ PASSWORDS = {
     "outsider": "outsider-password",
     "admin": "admin-password",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +73,7 @@ def redis_url():
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    port = _free_port()
+    port = free_port()
     if shutil.which("redis-server"):
         proc = subprocess.Popen(
             [
@@ -90,12 +96,7 @@ def redis_url():
         server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
         threading.Thread(target=server.serve_forever, daemon=True).start()
         stop = server.shutdown
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for(lambda: port_is_open(port), timeout=10, what=f"Redis on port {port}")
     yield f"redis://127.0.0.1:{port}/0"
     stop()
 
@@ -126,14 +127,33 @@ def migrated(database_url, redis_url, tmp_path_factory):
     )
     with app.app_context():
         upgrade()
-        tables = [t for t in inspect(db.engine).get_table_names() if t != "alembic_version"]
+        # children before parents, so that deleting in this order breaks no foreign key
+        ordered = inspect(db.engine).get_sorted_table_and_fkc_names()
+        tables = [t for t, _ in reversed(ordered) if t and t != "alembic_version"]
         db.engine.dispose()
     return tables
 
 
+_RESET_SEQUENCES: dict[str, str] = {}
+
+
 def _empty_tables(tables: list[str]) -> None:
+    """Every table empty and every id sequence back at 1. On PostgreSQL one batch of DELETEs
+    (children first) and sequence restarts: a TRUNCATE of all tables costs ~140 ms a test,
+    this ~15 ms."""
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        url = str(db.engine.url)
+        if url not in _RESET_SEQUENCES:
+            sequences = db.session.scalars(
+                text(
+                    "SELECT pg_get_serial_sequence(table_name, column_name) "
+                    "FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND column_default LIKE 'nextval(%'"
+                )
+            ).all()
+            _RESET_SEQUENCES[url] = "; ".join(f"ALTER SEQUENCE {seq} RESTART" for seq in sequences)
+        statements = [f"DELETE FROM {table}" for table in tables] + [_RESET_SEQUENCES[url]]
+        db.session.connection().exec_driver_sql("; ".join(s for s in statements if s))
     else:
         db.session.execute(text("PRAGMA foreign_keys=OFF"))
         for table in tables:
@@ -223,26 +243,10 @@ def runner(app):
 @pytest.fixture
 def users(app):
     """The three demo roles: a member of lb00000-1, an outsider, an admin."""
-    from app.targets.loader import get_or_create_project
-
-    with app.app_context():
-        private = get_or_create_project("lb00000-1")
-        for name, password in PASSWORDS.items():
-            user = User(username=name, email=f"{name}@example.org", is_admin=name == "admin")
-            user.set_password(password)
-            if name == "member":
-                user.projects.append(private)
-            db.session.add(user)
-        db.session.commit()
+    for name, password in PASSWORDS.items():
+        projects = ("lb00000-1",) if name == "member" else ()
+        factories.user(app, name, password, projects=projects, admin=name == "admin")
     return dict(PASSWORDS)
-
-
-def csrf_token_of(html: str) -> str:
-    match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or re.search(
-        r'name="csrf_token" type="hidden" value="([^"]+)"', html
-    )
-    assert match, "page carries no CSRF token"
-    return match.group(1)
 
 
 class Session:
@@ -292,33 +296,123 @@ def login(app, users):
 
 MAC1_DIR = demo_data_dir() / "mac1_mols"
 MPRO_DIR = demo_data_dir() / "mpro_mols"
-# Two hits whose ligands sit close together in the Mac1 adenosine site
-MAC1_NEIGHBOURS = ("diamond-x0104_A", "diamond-x0128_A")
+TARGET_TABLES = ("projects", "targets", "proteins")
 
 
-def copy_mols(source: Path, dest: Path, codes: list[str] | None, count: int) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    names = (
-        [f"{c}.mol" for c in codes]
-        if codes
-        else sorted(p.name for p in source.glob("*.mol"))[:count]
+@dataclass
+class TargetSeed:
+    """The rows and files one load of the small targets left (see ``small_targets``)."""
+
+    rows: dict[str, list[dict]]
+    files: Path  # a DATA_DIR holding only the loaded targets' files
+    loaded_at: datetime  # the newest timestamp among the rows
+    codes: dict[str, list[str]]
+
+
+@pytest.fixture(scope="session")
+def target_seed(migrated, database_url, redis_url, tmp_path_factory) -> TargetSeed:
+    """A public Mac1 with 12 real hits (apo-desolv from the template) and a private Mpro
+    with 3 ligands and no apo-desolv PDBs, loaded once per session with the real loader
+    into the emptied test database; their rows and files are kept, and the tables emptied
+    again."""
+    work = tmp_path_factory.mktemp("target-seed")
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "DATA_DIR": str(work / "data"),
+            "SECRET_KEY": "test-secret-key",
+        }
     )
-    for name in names:
-        shutil.copy(source / name, dest / name)
-    return dest
+    mac1_codes = sorted(p.stem for p in MAC1_DIR.glob("*.mol"))[:10] + list(MAC1_NEIGHBOURS)
+    mac1 = copy_mols(MAC1_DIR, work / "mac1", sorted(set(mac1_codes)), 0)
+    mpro = copy_mols(MPRO_DIR, work / "mpro", None, 3)
+    with app.app_context():
+        _empty_tables(migrated)
+        load_target(mac1, "Mac1", "lb18145-1", public=True, template_pdb=MAC1_DIR / "template.pdb")
+        load_target(mpro, "Mpro", "lb00000-1", public=False)
+        rows = {
+            name: [
+                dict(row._mapping)
+                for row in db.session.execute(
+                    select(db.metadata.tables[name]).order_by(db.metadata.tables[name].c.id)
+                )
+            ]
+            for name in TARGET_TABLES
+        }
+        _empty_tables(migrated)
+        db.session.remove()
+        db.engine.dispose()
+    stamps = [
+        as_utc(value)
+        for table in rows.values()
+        for row in table
+        for value in row.values()
+        if isinstance(value, datetime)
+    ]
+    return TargetSeed(
+        rows=rows,
+        files=work / "data",
+        loaded_at=max(stamps),
+        codes={"Mac1": sorted(set(mac1_codes)), "Mpro": sorted(p.stem for p in mpro.glob("*.mol"))},
+    )
+
+
+def restore_targets(seed: TargetSeed, data_dir: Path) -> None:
+    """Put the seed's rows and files back as a load would leave them now: projects found by
+    title (their public flag set as the load sets it) or added, targets and proteins added
+    with new ids, every timestamp moved by how long ago the seed was loaded."""
+    shutil.copytree(seed.files, data_dir, dirs_exist_ok=True)
+    shift = utcnow() - seed.loaded_at
+
+    def moved(row: dict, **changes) -> dict:
+        values = {k: v + shift if isinstance(v, datetime) else v for k, v in row.items()}
+        values.pop("id")
+        return {**values, **changes}
+
+    tables = db.metadata.tables
+    projects, targets, proteins = (tables[name] for name in TARGET_TABLES)
+    project_ids, target_ids = {}, {}
+    for row in seed.rows["projects"]:
+        found = db.session.scalar(select(projects.c.id).where(projects.c.title == row["title"]))
+        if found is None:
+            found = db.session.execute(
+                insert(projects).values(moved(row)).returning(projects.c.id)
+            ).scalar_one()
+        else:
+            db.session.execute(
+                update(projects)
+                .where(projects.c.id == found)
+                .values(open_to_public=row["open_to_public"])
+            )
+        project_ids[row["id"]] = found
+    for row in seed.rows["targets"]:
+        values = moved(row, project_id=project_ids[row["project_id"]])
+        target_ids[row["id"]] = db.session.execute(
+            insert(targets).values(values).returning(targets.c.id)
+        ).scalar_one()
+    db.session.execute(
+        insert(proteins),
+        [moved(row, target_id=target_ids[row["target_id"]]) for row in seed.rows["proteins"]],
+    )
+    db.session.commit()
 
 
 @pytest.fixture
-def small_targets(app, users, tmp_path):
-    """A public Mac1 with 12 real hits (apo-desolv from the template) and a private Mpro
-    with 3 ligands and no apo-desolv PDBs, loaded with the real loader."""
-    mac1_codes = sorted(p.stem for p in MAC1_DIR.glob("*.mol"))[:10] + list(MAC1_NEIGHBOURS)
-    mac1 = copy_mols(MAC1_DIR, tmp_path / "mac1", sorted(set(mac1_codes)), 0)
-    mpro = copy_mols(MPRO_DIR, tmp_path / "mpro", None, 3)
+def small_targets(app, users, target_seed) -> dict[str, list[str]]:
+    """The small targets of ``target_seed`` as the real loader left them, in this test's
+    database and DATA_DIR (put back from the seed: a load with depictions costs ~0.3 s).
+    Returns the protein codes of each."""
     with app.app_context():
-        load_target(mac1, "Mac1", "lb18145-1", public=True, template_pdb=MAC1_DIR / "template.pdb")
-        load_target(mpro, "Mpro", "lb00000-1", public=False)
-    return {"Mac1": sorted(set(mac1_codes)), "Mpro": sorted(p.stem for p in mpro.glob("*.mol"))}
+        restore_targets(target_seed, Path(app.config["DATA_DIR"]))
+    return {title: list(codes) for title, codes in target_seed.codes.items()}
+
+
+@pytest.fixture
+def transferred(app, small_targets, squonk, login) -> int:
+    """A Mac1 snapshot of the two neighbouring hits whose files are in local_squonk."""
+    snapshot_id, _ = transferred_snapshot(app, login)
+    return snapshot_id
 
 
 # --- a live server for browser tests -------------------------------------------------
@@ -329,7 +423,7 @@ def live_server(app):
     """The app served by a real werkzeug server in a thread on a free loopback port."""
     from werkzeug.serving import make_server
 
-    port = _free_port()
+    port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -395,34 +489,10 @@ def shared_squonk(tmp_path_factory):
         yield server
 
 
-def use_squonk(app, server) -> None:
-    """Point the app at a local_squonk server, as the embedded default does."""
-    app.config.update(
-        SQUONK2_DMAPI_URL=server.url,
-        SQUONK2_TOKEN=server.token,
-        SQUONK2_EMBEDDED=True,
-        SQUONK2_RETRY_INTERVALS=[0, 0],
-    )
-    with app.app_context():
-        forget_squonk()
-
-
 @pytest.fixture
 def squonk(app, shared_squonk):
     use_squonk(app, shared_squonk)
     return shared_squonk
-
-
-def run_worker(app) -> None:
-    """Drain the app's queue with a real RQ worker in this process (burst mode)."""
-    from rq import SimpleWorker
-
-    from app.extensions import queue, redis_connection
-
-    with app.app_context():
-        worker = SimpleWorker([queue()], connection=redis_connection())
-        worker.work(burst=True, with_scheduler=False)
-        db.session.remove()
 
 
 class WorkerProcess:
@@ -501,13 +571,3 @@ def worker_process(app, tmp_path):
     yield start
     for proc in started:
         proc.stop()
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

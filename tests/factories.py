@@ -22,16 +22,57 @@ def user_of(username: str) -> User:
     return db.session.scalar(select(User).where(User.username == username))
 
 
-def snapshot(app, title: str, codes: list[str] | None = None, author: str = "member") -> int:
-    """A snapshot of ``codes`` (default: every protein) of target ``title``, by ``author``."""
+def user(
+    app,
+    username: str,
+    password: str,
+    projects: tuple[str, ...] = (),
+    admin: bool = False,
+) -> int:
+    """A user with a password (hashed as the app is configured to), a member of
+    ``projects`` (created when new), as ``flask users create`` and ``add-to-project`` leave
+    one."""
+    from app.targets.loader import get_or_create_project
+
+    with app.app_context():
+        row = User(username=username, email=f"{username}@example.org", is_admin=admin)
+        row.set_password(password)
+        row.projects.extend(get_or_create_project(title) for title in projects)
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
+def snapshot(
+    app,
+    title: str,
+    codes: list[str] | None = None,
+    author: str = "member",
+    name: str = "s",
+) -> int:
+    """A snapshot called ``name`` of ``codes`` (default: every protein) of target
+    ``title``, by ``author``."""
     from app.targets.service import create_snapshot
 
     with app.app_context():
         target = target_of(title)
         wanted = [p.code for p in target.proteins if codes is None or p.code in codes]
-        row = create_snapshot(target, wanted, user_of(author), title="s")
+        row = create_snapshot(target, wanted, user_of(author), title=name)
         db.session.commit()
         return row.id
+
+
+def computed_set(app, title: str, sdf: bytes, owner: str | None = "member", **kwargs) -> str:
+    """A computed set of target ``title`` stored from ``sdf`` through the real store, owned
+    by ``owner`` (None: anonymous); ``kwargs`` go to ``create_computed_set``. Returns its
+    name."""
+    from app.csets.service import create_computed_set
+
+    with app.app_context():
+        user = user_of(owner) if owner else None
+        cset, report = create_computed_set(target_of(title), sdf, user, **kwargs)
+        assert cset is not None, report.messages()
+        return cset.name
 
 
 def job(

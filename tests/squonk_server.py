@@ -16,10 +16,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,15 +26,10 @@ from typing import Any
 
 import requests
 
+from tests.support import free_port, wait_for
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOKEN = "local-squonk-token"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -110,20 +103,25 @@ class SquonkServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"local_squonk exited with {self.process.returncode}:\n{self._log_tail()}"
                 )
             try:
-                if requests.get(f"{self.url}/version", timeout=1).ok:
-                    return self
+                return requests.get(f"{self.url}/version", timeout=1).ok
             except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"local_squonk did not answer in {timeout} s:\n{self._log_tail()}")
+                return False
+
+        try:
+            wait_for(answers, timeout, interval=0.1, what="local_squonk's /version")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(
+                f"local_squonk did not answer in {timeout} s:\n{self._log_tail()}"
+            ) from None
+        return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and wait for it."""

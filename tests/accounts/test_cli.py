@@ -1,12 +1,11 @@
-"""The flask CLI: targets, users, tokens."""
+"""``flask users``: create, add to a project, issue a token that the API accepts."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Target, User
-from tests.conftest import MAC1_DIR, copy_mols
+from app.models import User
 
 
 def test_users_create_add_to_project_and_token(app, runner):
@@ -43,60 +42,3 @@ def test_users_create_add_to_project_and_token(app, runner):
 
     missing = runner.invoke(args=["users", "token", "nobody"])
     assert missing.exit_code != 0 and "no user called 'nobody'" in missing.output
-
-
-def test_targets_load_command(app, runner, tmp_path):
-    folder = copy_mols(MAC1_DIR, tmp_path / "in", None, 4)
-    result = runner.invoke(
-        args=[
-            "targets",
-            "load",
-            str(folder),
-            "--title",
-            "Mac1",
-            "--project",
-            "lb18145-1",
-            "--public",
-            "--template-pdb",
-            str(MAC1_DIR / "template.pdb"),
-        ]
-    )
-    assert result.exit_code == 0, result.output
-    assert "Mac1: 4 added" in result.output
-    bad = runner.invoke(
-        args=["targets", "load", str(folder), "--title", "../etc", "--project", "lb18145-1"]
-    )
-    assert bad.exit_code != 0 and "may use letters" in bad.output
-    with app.app_context():
-        assert [t.title for t in db.session.scalars(select(Target))] == ["Mac1"]
-    listing = runner.invoke(args=["targets", "list"])
-    assert "Mac1\tlb18145-1 (public)\t4 proteins" in listing.output
-
-
-def test_jobs_check_against_squonk(app, runner, squonk, tmp_path):
-    result = runner.invoke(args=["jobs", "check"])
-    assert result.exit_code == 0, result.output
-    assert (
-        "fragmenstein-combine: matches Squonk2's fragmenstein/fragmenstein-combine 1.0.0"
-        in result.output
-    )
-    # a schema whose option Squonk2 does not have, and a job it does not know
-    source = app.config["JOB_SCHEMAS_DIR"] + "/fragmenstein-combine.yaml"
-    text = open(source).read()
-    (tmp_path / "fragmenstein-combine.yaml").write_text(
-        text.replace(
-            "    keepHydrogens:\n", "    extraOption:\n      type: integer\n    keepHydrogens:\n"
-        ).replace("order: [count, keepHydrogens", "order: [count, extraOption, keepHydrogens")
-    )
-    (tmp_path / "rdkit-conformers.yaml").write_text(
-        open(app.config["JOB_SCHEMAS_DIR"] + "/rdkit-conformers.yaml")
-        .read()
-        .replace("version: '1.0.0'", "version: '9.9.9'")
-    )
-    from app.launcher import load_job_schemas
-
-    app.extensions["job_schemas"] = load_job_schemas(tmp_path)
-    result = runner.invoke(args=["jobs", "check"])
-    assert result.exit_code != 0
-    assert "extraOption" in result.output
-    assert "rdkit-conformers: rdkit/rdkit-conformers 9.9.9 not found in Squonk2" in result.output

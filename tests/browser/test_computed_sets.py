@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import ComputedSet
 from tests.browser.test_snapshot_flow import log_in
 from tests.conftest import screenshot
-from tests.csets.conftest import CORPUS, VALID_MAC1
+from tests.csets.conftest import CORPUS, VALID_MAC1, stored_state
 
 
 def set_count(app) -> int:
@@ -65,15 +65,24 @@ def test_upload_browse_sort_and_delete_a_set(app, live_server, page, small_targe
     assert page.locator("table.proteins tbody tr").count() == 1
     page.go_back()
 
-    # htmx asks for confirmation; dismissing it keeps the set, accepting deletes it
-    page.once("dialog", lambda dialog: dialog.dismiss())
-    page.click("a.button.danger")
-    page.wait_for_timeout(300)
-    assert set_count(app) == 1
-    page.once("dialog", lambda dialog: dialog.accept())
+    # htmx asks for confirmation; dismissing it keeps the set (no request is sent), accepting
+    # deletes it: of the two clicks exactly one delete request reaches the server
+    deletes: list[str] = []
+    page.on("request", lambda r: deletes.append(r.url) if r.url.endswith("/delete") else None)
+    answers: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        answers.append(dialog.type)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.click("a.button.danger")  # returns once the dialog was answered
+    assert answers == ["confirm"] and set_count(app) == 1
+    page.once("dialog", lambda dialog: answer(dialog, True))
     page.click("a.button.danger")
     page.wait_for_url(f"{live_server}/computed-sets/")
     assert "were deleted" in page.inner_text(".flash")
+    assert answers == ["confirm", "confirm"] and len(deletes) == 1, deletes
     assert set_count(app) == 0
     screenshot(page, "cset-deleted")
 
@@ -81,8 +90,6 @@ def test_upload_browse_sort_and_delete_a_set(app, live_server, page, small_targe
 def test_delete_without_javascript_goes_through_the_confirmation_page(
     app, live_server, browser, small_targets
 ):
-    from tests.csets.conftest import stored_state
-
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:

@@ -8,9 +8,9 @@ import io
 from rdkit import Chem
 
 from tests.browser.test_snapshot_flow import log_in
-from tests.conftest import MAC1_NEIGHBOURS, screenshot
+from tests.conftest import screenshot
 from tests.factories import snapshot as make_snapshot
-from tests.jobs.test_launch import fragmenstein_body
+from tests.support import MAC1_NEIGHBOURS, fragmenstein_body
 
 
 def test_job_page_follows_fragmenstein_to_its_computed_set(

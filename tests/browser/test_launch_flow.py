@@ -5,7 +5,8 @@ from __future__ import annotations
 from squonk2.dm_api import DmApi
 
 from tests.browser.test_snapshot_flow import log_in
-from tests.conftest import MAC1_NEIGHBOURS, screenshot
+from tests.conftest import screenshot
+from tests.support import MAC1_NEIGHBOURS
 
 
 def test_launch_fragmenstein_from_the_dialog(

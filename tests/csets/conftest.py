@@ -11,11 +11,10 @@ import pytest
 from rdkit import Chem
 from sqlalchemy import func, select
 
-from app.csets.service import create_computed_set
 from app.csets.validator import build_header_block
 from app.extensions import db
-from app.models import AuditEvent, ComputedMolecule, ComputedSet, Target, User
-from app.targets.loader import get_or_create_project
+from app.models import AuditEvent, ComputedMolecule, ComputedSet
+from tests import factories
 from tests.conftest import MPRO_DIR, PASSWORDS
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "csets"
@@ -67,12 +66,7 @@ def mol_block_of(folder: Path, code: str) -> str:
 def colleague(app, users, monkeypatch):
     """A second member of the private project lb00000-1 (Mpro): ``login("colleague")``."""
     monkeypatch.setitem(PASSWORDS, "colleague", "colleague-password")
-    with app.app_context():
-        user = User(username="colleague", email="colleague@example.org")
-        user.set_password("colleague-password")
-        user.projects.append(get_or_create_project("lb00000-1"))
-        db.session.add(user)
-        db.session.commit()
+    factories.user(app, "colleague", "colleague-password", projects=("lb00000-1",))
     return "colleague"
 
 
@@ -97,12 +91,7 @@ def store_set(app):
     """``store_set("Mac1", sdf, owner="member" | None)`` -> the stored set's name."""
 
     def store(title: str, sdf: bytes, owner: str | None = "member", **kwargs) -> str:
-        with app.app_context():
-            target = db.session.scalar(select(Target).where(Target.title == title))
-            user = db.session.scalar(select(User).where(User.username == owner)) if owner else None
-            cset, report = create_computed_set(target, sdf, user, **kwargs)
-            assert cset is not None, report.messages()
-            return cset.name
+        return factories.computed_set(app, title, sdf, owner, **kwargs)
 
     return store
 

@@ -1,4 +1,5 @@
-"""Squonk2 callbacks, the state machine, the reconciler, cancel, the job lists and API."""
+"""Squonk2 callbacks: the expected sequence, repeats, late messages, bad bodies, unknown
+secrets, rate limits, and 32 at once ending in one consistent state."""
 
 from __future__ import annotations
 
@@ -11,23 +12,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import states
-from app.models import JobEvent, JobRequest
-from tests.conftest import MAC1_NEIGHBOURS
+from app.models import JobEvent
 from tests.factories import job as make_job
-
-
-def put(client, secret: str, status: str, **extra):
-    return client.put(f"/api/job_callback/{secret}/", json={"job_status": status, **extra})
-
-
-def history(app, job_id: int) -> tuple[str, list[tuple[str, str, str]]]:
-    with app.app_context():
-        job = db.session.get(JobRequest, job_id)
-        return job.job_status, [
-            (e.from_status, e.to_status, e.source)
-            for e in job.events
-            if e.from_status != e.to_status
-        ]
+from tests.support import job_history as history
+from tests.support import put_callback as put
 
 
 @pytest.fixture
@@ -198,101 +186,6 @@ def test_32_concurrent_callbacks_end_in_one_consistent_state(app, small_targets,
         assert before == current and states.can_move(before, after) and source == "callback"
         current = after
     assert current == "SUCCESS"
-
-
-# --- acting on jobs --------------------------------------------------------------------------
-
-
-def test_cancel_by_others_is_404_on_private_and_403_on_public(app, small_targets, login):
-    private, _ = make_job(app, title="Mpro", status="OPEN")
-    public, _ = make_job(app, title="Mac1", status="OPEN")
-    outsider, member, admin = login("outsider"), login("member"), login("admin")
-    assert outsider.delete(f"/api/job_request/{private}/").status_code == 404
-    assert outsider.delete(f"/api/job_request/{public}/").status_code == 403
-    assert outsider.post(f"/jobs/{public}/cancel").status_code == 403
-    assert outsider.post(f"/jobs/{private}/cancel").status_code == 404
-    assert history(app, public)[0] == "OPEN"
-    cancelled = member.delete(f"/api/job_request/{public}/")
-    assert cancelled.status_code == 200 and cancelled.json["job_status"] == "REVOKED"
-    assert cancelled.json["events"][-1]["source"] == "user"
-    assert admin.delete(f"/api/job_request/{private}/").json["job_status"] == "REVOKED"
-    again = member.delete(f"/api/job_request/{public}/")
-    assert again.status_code == 409 and "already finished" in again.json["error"]
-
-
-def test_summary_and_description_only_by_owner(app, small_targets, login):
-    job_id, _ = make_job(app)
-    outsider, member = login("outsider"), login("member")
-    assert (
-        outsider.post(
-            f"/jobs/{job_id}/describe", data={"summary": "x", "csrf_token": outsider.csrf}
-        ).status_code
-        == 403
-    )
-    member.post(
-        f"/jobs/{job_id}/describe",
-        data={
-            "summary": "first merge try",
-            "description": "x0104 + x0128",
-            "csrf_token": member.csrf,
-        },
-    )
-    page = outsider.get(f"/jobs/{job_id}/")
-    assert "first merge try" in page.text and "x0104 + x0128" in page.text
-
-
-def test_bulk_status_leaves_out_invisible_jobs(app, small_targets, login):
-    private, _ = make_job(app, title="Mpro")
-    public, _ = make_job(app, title="Mac1", status="STARTED")
-    answer = login("outsider").post("/api/job_status/", json={"ids": [private, public, 999]})
-    assert answer.json == {str(public): "STARTED"}
-    assert login("member").post("/api/job_status/", json={"ids": [private]}).json == {
-        str(private): "PENDING"
-    }
-    assert login("member").post("/api/job_status/", json={"ids": "1"}).status_code == 400
-
-
-def test_job_table_is_one_poll_that_stops_when_all_are_final(app, small_targets, login):
-    running, secret = make_job(app)
-    make_job(app, status="SUCCESS")
-    member = login("member")
-    page = member.get("/jobs/")
-    assert page.text.count('hx-trigger="every 2s"') == 1  # one poll for the whole table
-    headers = {"HX-Request": "true", "HX-Target": "job-rows"}
-    rows = member.get("/jobs/", headers=headers)
-    assert rows.status_code == 200 and rows.text.count("<tr data-job") == 2
-    assert rows.headers["Cache-Control"] == "no-store"
-    app.test_client().put(f"/api/job_callback/{secret}/", json={"job_status": "SUCCESS"})
-    done = member.get("/jobs/", headers=headers)
-    assert done.status_code == 286 and "hx-trigger" not in done.text
-    filtered = member.get("/targets/Mac1/jobs/?status=success", headers=headers)
-    assert filtered.text.count("<tr data-job") == 2
-    assert member.get("/jobs/?status=NOPE").status_code == 400
-
-
-def test_job_page_polls_until_final(app, small_targets, login):
-    job_id, secret = make_job(app)
-    member = login("member")
-    headers = {"HX-Request": "true"}
-    assert member.get(f"/jobs/{job_id}/status", headers=headers).status_code == 200
-    app.test_client().put(f"/api/job_callback/{secret}/", json={"job_status": "FAILURE"})
-    final = member.get(f"/jobs/{job_id}/status", headers=headers)
-    assert final.status_code == 286 and 'data-status="FAILURE"' in final.text
-
-
-def test_metrics(app, small_targets, login):
-    job_id, secret = make_job(app)
-    client = app.test_client()
-    put(client, secret, "STARTED")
-    client.put("/api/job_callback/nope/", json={"job_status": "STARTED"})
-    text = client.get("/metrics").get_data(as_text=True)
-    assert 'launcher_jobs{status="STARTED"} 1.0' in text
-    assert 'launcher_callbacks_total{outcome="accepted",reason="started"}' in text
-    assert 'launcher_callbacks_total{outcome="rejected",reason="unknown_secret"}' in text
-    assert "launcher_queue_length" in text and "launcher_launch_duration_seconds" in text
-
-
-__all__ = ["MAC1_NEIGHBOURS", "make_job"]
 
 
 def test_a_callback_that_beats_the_launch_record_keeps_the_history_in_order(app, client):

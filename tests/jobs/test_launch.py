@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 from squonk2.dm_api import DmApi
 
 from app.extensions import db
 from app.models import JobRequest
-from tests.conftest import MAC1_NEIGHBOURS, csrf_token_of, run_worker
 from tests.factories import snapshot as make_snapshot
-
-FRAGMENSTEIN = "fragmenstein-combine"
+from tests.support import (
+    FRAGMENSTEIN,
+    MAC1_NEIGHBOURS,
+    csrf_token_of,
+    fragmenstein_body,
+    run_worker,
+)
 
 
 def instances_started(server) -> int:
     return sum(
         1 for r in server.request_log() if r["method"] == "POST" and r["path"].endswith("/instance")
     )
-
-
-@pytest.fixture
-def transferred(app, small_targets, squonk, login):
-    """A Mac1 snapshot of the two neighbouring hits whose files are in local_squonk."""
-    snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))
-    member = login("member")
-    member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
-    run_worker(app)
-    return snapshot_id
-
-
-def fragmenstein_body(snapshot_id: int, **options) -> dict:
-    return {
-        "snapshot": snapshot_id,
-        "job": FRAGMENSTEIN,
-        "inputs": {"fragments": list(MAC1_NEIGHBOURS), "protein": MAC1_NEIGHBOURS[0]},
-        "options": {"count": 1, **options},
-    }
 
 
 def job_count(app) -> int:
@@ -208,18 +192,3 @@ def test_job_config_lists_launchable_jobs(login, users):
     assert {"fragmenstein-combine", "rdkit-conformers"} <= keys
     item = next(i for i in config if i["key"] == FRAGMENSTEIN)
     assert item["collection"] == "fragmenstein" and item["version"] == "1.0.0"
-
-
-def test_bad_job_schema_stops_start_up(tmp_path, monkeypatch):
-    from app import create_app
-    from app.launcher import JobSchemaError
-
-    (tmp_path / "broken.yaml").write_text(
-        "collection: x\njob: y\nversion: '1'\n"
-        "title: t\ninputs: {}\noptions:\n  type: object\n"
-        "  properties:\n    count: {type: integer, "
-        "minimun: 1}\n"
-    )
-    with pytest.raises(JobSchemaError) as error:
-        create_app({"JOB_SCHEMAS_DIR": str(tmp_path), "SECRET_KEY": "test-secret-key"})
-    assert "broken.yaml" in str(error.value) and "minimun" in str(error.value)

@@ -1,5 +1,5 @@
-"""Launcher tests need no database: the shipped job schemas and a bare Flask app for
-building forms in a request context."""
+"""Launcher tests need no database (except ``flask jobs check``, which uses the app): the
+shipped job schemas and a bare Flask app for building forms in a request context."""
 
 from __future__ import annotations
 

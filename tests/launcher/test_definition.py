@@ -136,8 +136,7 @@ def test_shipped_schemas_match_the_local_squonk_jobs(
     job_schemas: dict[str, JobSchema], key: str, file: str, job: str
 ) -> None:
     path = LOCAL_SQUONK_JOBS / file
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    assert path.is_file(), f"{path} is missing: the repository ships it"
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec = document["jobs"][job]
     squonk = {
@@ -154,7 +153,7 @@ def test_local_squonk_accepts_the_specification_we_build(
 ) -> None:
     """End to end without a server: our variables pass the stand-in's launch checks and
     render the job's command (undefined variables would be an error there)."""
-    catalogue_module = pytest.importorskip("local_squonk.catalogue")
+    import local_squonk.catalogue as catalogue_module
     from app.launcher import LaunchContext, resolve_options, squonk_variables
 
     catalogue = catalogue_module.Catalogue.load()
@@ -172,8 +171,7 @@ def test_local_squonk_accepts_the_specification_we_build(
     context = LaunchContext("alice", "fragalysis-jobs/alice/20250101-101500", "Mac1", codes[0])
     schema = job_schemas["fragmenstein-combine"]
     job = catalogue.find(schema.collection, schema.job, schema.version)
-    if job is None:
-        pytest.skip("local_squonk has no fragmenstein-combine job")
+    assert job is not None, "local_squonk/jobs/fragmenstein.yaml has no fragmenstein-combine"
     options = resolve_options(schema, {"count": 2}, context)
     variables = squonk_variables(schema, {"fragments": codes, "protein": codes[0]}, options, layout)
     launch = catalogue_module.prepare_launch(job, variables, tmp_path, "instance-dir")

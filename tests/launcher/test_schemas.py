@@ -396,3 +396,17 @@ def test_a_file_name_that_cannot_be_a_key(schema_dir: Path) -> None:
         "(file name)",
         "must be lower-case letters, digits and '-'",
     )
+
+
+def test_bad_job_schema_stops_start_up(tmp_path, monkeypatch):
+    from app import create_app
+
+    (tmp_path / "broken.yaml").write_text(
+        "collection: x\njob: y\nversion: '1'\n"
+        "title: t\ninputs: {}\noptions:\n  type: object\n"
+        "  properties:\n    count: {type: integer, "
+        "minimun: 1}\n"
+    )
+    with pytest.raises(JobSchemaError) as error:
+        create_app({"JOB_SCHEMAS_DIR": str(tmp_path), "SECRET_KEY": "test-secret-key"})
+    assert "broken.yaml" in str(error.value) and "minimun" in str(error.value)

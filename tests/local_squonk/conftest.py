@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pytest
 from squonk2.dm_api import TEST_PRODUCT_ID, DmApi
 
 from tests.squonk_server import SquonkServer, squonk_server
+from tests.support import wait_for
 
 # Short back-off and few attempts keep the callback tests quick; a 1 MB upload cap
 # lets the size check run without big files.
@@ -54,17 +54,6 @@ def project(dm: SquonkServer) -> str:
     return rv.msg["project_id"]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"Timed out after {timeout} s waiting for {predicate}")
-
-
 def wait_final(token: str, instance_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """Poll the instance through DmApi until it is COMPLETED or FAILED."""
 
@@ -73,7 +62,7 @@ def wait_final(token: str, instance_id: str, timeout: float = 60.0) -> dict[str,
         assert rv.success, rv.msg
         return rv.msg if rv.msg["phase"] in FINAL_PHASES else None
 
-    return wait_for(final, timeout)
+    return wait_for(final, timeout, what=f"instance {instance_id} to finish")
 
 
 def task_events(token: str, task_id: str) -> list[dict[str, Any]]:

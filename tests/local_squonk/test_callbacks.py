@@ -8,8 +8,9 @@ from pathlib import Path
 from squonk2.dm_api import DmApi
 
 from tests.squonk_server import SquonkServer, squonk_server
+from tests.support import wait_for
 
-from .conftest import SERVER_ENV, task_events, wait_final, wait_for
+from .conftest import SERVER_ENV, task_events, wait_final
 
 SLEEP = {"collection": "im-test", "job": "sleep", "version": "1.0.0"}
 
@@ -69,7 +70,9 @@ def test_receiver_always_failing_sees_exactly_the_configured_attempts(
 
     warnings = wait_for(lambda: len(given_up()) == 2 and given_up(), timeout=15)
     assert [w["message"].split()[1] for w in warnings] == ["STARTED", "SUCCESS"]
-    time.sleep(0.5)  # longer than any back-off left: no further tries may come
+    # What is tested is that nothing more comes: time has to pass (longer than any back-off
+    # left) with no further try. Not a wait for a condition.
+    time.sleep(0.5)
     assert [(r["job_status"], r["_attempt"]) for r in receiver.received] == [
         ("STARTED", 1),
         ("STARTED", 2),
@@ -135,8 +138,11 @@ def test_callbacks_can_be_switched_off(tmp_path: Path, receiver_factory) -> None
         ).msg["project_id"]
         started = _sleep_job(server, project, 0, callback_url=receiver.url)
         assert wait_final(server.token, started["instance_id"])["phase"] == "COMPLETED"
+        # What is tested is that nothing comes: time has to pass (longer than the first
+        # delivery takes with callbacks on, see above) with no callback. Not a wait.
         time.sleep(0.5)
         assert receiver.received == []
+        assert "Callback delivery is disabled" in server.log_path.read_text()
 
 
 def test_wall_clock_limit_fails_the_job(tmp_path: Path) -> None:

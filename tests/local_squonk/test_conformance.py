@@ -7,8 +7,9 @@ from pathlib import Path
 from squonk2.dm_api import TEST_PRODUCT_ID, DmApi
 
 from tests.squonk_server import SquonkServer
+from tests.support import wait_for
 
-from .conftest import upload, wait_final, wait_for
+from .conftest import upload, wait_final
 
 CONFORMERS = {"collection": "rdkit", "job": "rdkit-conformers", "version": "1.0.0"}
 

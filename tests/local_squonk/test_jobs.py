@@ -13,8 +13,9 @@ from rdkit import Chem
 from squonk2.dm_api import DmApi
 
 from tests.squonk_server import SquonkServer
+from tests.support import wait_for
 
-from .conftest import task_events, upload, wait_final, wait_for
+from .conftest import task_events, upload, wait_final
 
 JOB_DIR = "fragalysis-jobs/alice/20261122-101500"
 

@@ -12,7 +12,8 @@ from app.models import Protein, Target
 from app.storage import data_path
 from app.targets.demo import load_demo_targets
 from app.targets.loader import load_target
-from tests.conftest import MAC1_DIR, MPRO_DIR, copy_mols
+from tests.conftest import MAC1_DIR, MPRO_DIR
+from tests.support import copy_mols
 
 
 def test_load_stores_files_smiles_and_depictions(app, tmp_path):

@@ -1,4 +1,5 @@
-"""Pages and the JSON API as a scientist uses them."""
+"""Target pages and the targets/snapshots JSON API as a scientist uses them: proteins with
+depictions, search and paging partials, snapshots from the form and the API."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Snapshot
-from tests.conftest import MAC1_NEIGHBOURS
+from tests.support import MAC1_NEIGHBOURS
 
 
 def test_target_page_lists_proteins_with_depictions_smiles_and_files(login, small_targets):
@@ -95,37 +96,3 @@ def test_api_targets_proteins_and_snapshots(login, small_targets):
     assert created.status_code == 201
     fetched = member.get(f"/api/snapshots/{created.json['id']}/").json
     assert fetched["proteins"] == sorted(MAC1_NEIGHBOURS) and fetched["author"] == "member"
-
-
-def test_frame_ancestors_and_embed_layout(app, login, small_targets):
-    session = login("member")
-    page = session.get("/targets/Mac1/")
-    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
-    assert 'class="site"' in page.text
-    embedded = session.get("/targets/Mac1/?embed=1")
-    assert 'class="site"' not in embedded.text and 'class="embed"' in embedded.text
-    assert 'class="site"' not in session.get("/targets/").text  # stays embedded
-    assert 'class="site"' in session.get("/targets/?embed=0").text
-
-
-def test_cross_site_embedding_configuration(monkeypatch):
-    from app.config import resolve
-
-    given = {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x"}
-    monkeypatch.setenv("FRAME_ANCESTORS", "https://fragalysis.diamond.ac.uk")
-    config = resolve(given)
-    assert config["SESSION_COOKIE_SAMESITE"] == "None" and config["SESSION_COOKIE_SECURE"]
-    monkeypatch.delenv("FRAME_ANCESTORS")
-    assert resolve(given)["SESSION_COOKIE_SAMESITE"] == "Lax"
-
-
-def test_health_probes(app, login):
-    client = app.test_client()
-    assert client.get("/healthz").json == {"status": "ok"}
-    ready = client.get("/readyz")
-    assert ready.status_code == 200
-    assert ready.json["checks"]["database"] == "ok" and ready.json["checks"]["redis"] == "ok"
-    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
-    app.extensions.pop("launcher_redis", None)
-    down = client.get("/readyz")
-    assert down.status_code == 503 and down.json["checks"]["redis"].startswith("unavailable")

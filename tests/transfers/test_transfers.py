@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import shutil
 import time
+from types import SimpleNamespace
 
 from sqlalchemy import select
 from squonk2.dm_api import DmApi
 
 from app.extensions import db
-from app.models import JobFileTransfer, Protein, SquonkFile, Target
+from app.models import JobFileTransfer, Protein, SquonkFile
+from app.models.base import as_utc, utcnow
 from app.storage import data_path
 from app.targets.loader import load_target
-from tests.conftest import MAC1_DIR, copy_mols, run_worker, use_squonk, wait_for
+from tests.conftest import MAC1_DIR
 from tests.factories import snapshot as make_snapshot
+from tests.support import free_port, load_mac1, port_is_open, run_worker, use_squonk, wait_for
 
 
 def uploads_of(server, since: int = 0) -> list[str]:
     return [r["upload"]["file"] for r in server.uploads()[since:] if r["status"] == 201]
-
-
-def load_mac1(app, tmp_path, count: int):
-    folder = copy_mols(MAC1_DIR, tmp_path / "mac1", None, count)
-    with app.app_context():
-        load_target(
-            folder, "Mac1", "lb18145-1", public=True, template_pdb=MAC1_DIR / "template.pdb"
-        )
-    return folder
 
 
 def test_twenty_proteins_arrive_byte_for_byte(app, users, squonk, login, tmp_path):
@@ -155,22 +149,29 @@ def test_transfer_visibility(app, small_targets, squonk, login):
 
 
 def test_unreachable_squonk_ends_in_a_clear_failure_after_retries(
-    app, small_targets, login, tmp_path
+    app, small_targets, login, caplog
 ):
-    from tests.squonk_server import squonk_server
-
-    with squonk_server(tmp_path / "gone") as server:
-        use_squonk(app, server)
-    # the server is stopped now: every call is refused
+    port = free_port()
+    assert not port_is_open(port)  # every call is refused
+    use_squonk(app, SimpleNamespace(url=f"http://127.0.0.1:{port}/data-manager-api", token="t"))
     snapshot_id = make_snapshot(app, "Mac1")
     member = login("member")
     created = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json
+    assert created["transfer_status"] == "PENDING"
+    mark = len(caplog.records)
     run_worker(app)
     failed = member.get(f"/api/job_file_transfer/{created['id']}/").json
     assert failed["transfer_status"] == "FAILURE"
     assert failed["message"].startswith("Squonk2 could not be reached")
-    log = (tmp_path / "gone" / "requests.jsonl").read_text()
-    assert "/project" not in log.split('"path": "/data-manager-api/version"')[-1]
+    # the first try and one per retry interval, each ended by the refused connection
+    unanswered = [
+        r
+        for r in caplog.records[mark:]
+        if r.name == "app.squonk.client" and r.getMessage().endswith("failed: status no answer")
+    ]
+    assert len(unanswered) == 1 + len(app.config["SQUONK2_RETRY_INTERVALS"]), [
+        r.getMessage() for r in unanswered
+    ]
 
 
 def test_killed_worker_is_finished_by_the_next_without_duplicate_uploads(
@@ -196,7 +197,15 @@ def test_killed_worker_is_finished_by_the_next_without_duplicate_uploads(
     first.kill()
     partial = uploaded()
     assert partial < 360, "the transfer finished before the worker could be killed"
-    time.sleep(2.5)  # the orphaned row's heartbeat goes stale
+
+    def heartbeat_age() -> float:
+        with app.app_context():
+            age = utcnow() - as_utc(db.session.get(JobFileTransfer, transfer_id).heartbeat)
+            db.session.remove()
+        return age.total_seconds()
+
+    stale = app.config["TRANSFER_STALE_SECONDS"]
+    wait_for(lambda: heartbeat_age() > stale, timeout=stale + 10, what="a stale heartbeat")
 
     again = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id}).json
     assert again["id"] == transfer_id  # the same row resumes
@@ -213,29 +222,6 @@ def test_killed_worker_is_finished_by_the_next_without_duplicate_uploads(
     assert len(names) == 360 and len(set(names)) == 360, "a file was uploaded twice"
     with app.app_context():
         assert db.session.scalar(select(db.func.count(SquonkFile.id))) == 360
-
-
-def test_set_squonk_project_by_admin_page_and_cli(app, small_targets, login, runner):
-    admin, member = login("admin"), login("member")
-    with app.app_context():
-        target_id = db.session.scalar(select(Target.id).where(Target.title == "Mac1"))
-    project = "project-0f0e3f5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
-    assert member.get("/admin/targets/").status_code == 404
-    bad = admin.post(
-        f"/admin/targets/{target_id}/squonk-project",
-        data={"squonk_project": "nope", "csrf_token": admin.csrf},
-        follow_redirects=True,
-    )
-    assert "looks like project-" in bad.text
-    admin.post(
-        f"/admin/targets/{target_id}/squonk-project",
-        data={"squonk_project": project, "csrf_token": admin.csrf},
-    )
-    assert project in admin.get("/admin/targets/").text
-    result = runner.invoke(args=["targets", "set-squonk-project", "Mpro", project])
-    assert result.exit_code == 0, result.output
-    with app.app_context():
-        assert {t.default_squonk_project for t in db.session.scalars(select(Target))} == {project}
 
 
 def test_the_reconciler_resumes_an_orphaned_transfer(app, users, squonk, login, tmp_path):
