@@ -103,7 +103,15 @@ SETTINGS: tuple[Setting, ...] = (
         "CALLBACK_RATE_LIMIT",
         600,
         parse=int,
-        doc="Squonk2 callbacks accepted per client address per minute (0: no limit)",
+        doc="callbacks with an unknown secret answered 404 per client address per minute, "
+        "then 429 (genuine callbacks always get through; 0: no limit)",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        parse=int,
+        doc="how many reverse proxies in front set X-Forwarded-For/-Proto/-Host (ProxyFix); "
+        "0 trusts no such header",
     ),
     Setting("RECONCILE_CRON", True, parse=as_bool, doc="this worker runs the reconciler"),
     Setting("RECONCILE_INTERVAL", 60, parse=int, doc="seconds between reconciler passes"),

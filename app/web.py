@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from app.api import MAX_ID
@@ -89,6 +90,9 @@ class IdConverter(IntegerConverter):
 def init_app(app: Flask) -> None:
     """Register the shared hooks, the htmx files and the error handlers (before any route)."""
     app.url_map.converters["int"] = IdConverter
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:  # the client's address as the trusted proxies saw it, never as a client says
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     @app.get("/static/vendor/htmx/<path:filename>", endpoint="vendor_static")
     def vendor_static(filename: str):

@@ -1,9 +1,10 @@
 """``PUT /api/job_callback/<secret>/``: Squonk2 reports a job's status (CONTRACTS.md s. 2).
 
 No user authentication (the secret in the URL is the credential) and no CSRF (nothing a
-browser can be tricked into); a JSON Schema for the body, a per-address rate limit, and
-the same 404 whatever an unknown secret looks like (secrets are compared by their hash,
-through an index, never character by character).
+browser can be tricked into); a JSON Schema for the body; a per-address limit on refused
+callbacks (unknown secrets, never genuine ones); the same 404 whatever an unknown secret
+looks like (secrets are compared by their hash, through an index, never character by
+character).
 """
 
 from __future__ import annotations
@@ -52,18 +53,23 @@ def problem(reason: str, message: str, status: int = 400):
     return jsonify({"error": message}), status
 
 
-def rate_limited() -> bool:
-    """A fixed one-minute window per client address, counted in Redis (all processes)."""
+def guessing_too_often() -> bool:
+    """Count one refused (unknown-secret) callback against the client address; True once the
+    address is past the limit in this one-minute window (counted in Redis, all processes).
+
+    Only refusals count, and only refusals are throttled: a flood of forged codes from
+    Squonk2's own address (or a shared proxy) never delays a genuine callback from it. The
+    address is the peer's, or what TRUSTED_PROXIES vouch for (ProxyFix)."""
     limit = current_app.config["CALLBACK_RATE_LIMIT"]
     if not limit:
         return False
-    key = f"launcher:callback-rate:{request.remote_addr}:{int(utcnow().timestamp() // 60)}"
+    key = f"launcher:callback-refused:{request.remote_addr}:{int(utcnow().timestamp() // 60)}"
     try:
         pipe = redis_connection().pipeline()
         pipe.incr(key)
         pipe.expire(key, 120)
         count = pipe.execute()[0]
-    except Exception:  # noqa: BLE001 - without Redis, callbacks still get through
+    except Exception:  # noqa: BLE001 - without Redis, refusals are still refusals
         log.warning("callback rate limit unavailable (Redis)")
         return False
     return count > limit
@@ -110,8 +116,6 @@ def apply_callback(hashed: str, body: dict) -> str | None:
 @bp.put("/api/job_callback/<code>/")
 def job_callback(code: str):
     """Apply a Squonk2 status change to the job whose secret is ``code``."""
-    if rate_limited():
-        return problem("rate_limited", "Too many callbacks from this address", 429)
     if request.content_length is not None and request.content_length > MAX_BODY:
         return problem("oversized", f"The body is larger than {MAX_BODY} bytes")
     raw = request.get_data(cache=False)
@@ -140,6 +144,8 @@ def job_callback(code: str):
     else:
         return problem("contention", "The job is busy; retry", 503)
     if outcome is None:
+        if guessing_too_often():
+            return problem("rate_limited", "Too many unknown callback URLs from this address", 429)
         return problem("unknown_secret", "Not found", 404)
     if outcome == "wrong_instance":
         return problem("wrong_instance", "The instance does not belong to this job")
