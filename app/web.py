@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -94,6 +95,24 @@ def init_app(app: Flask) -> None:
     if proxies:  # the client's address as the trusted proxies saw it, never as a client says
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
+    @app.before_request
+    def refuse_oversized_bodies():
+        """413 before anything reads the body. The body is drained first (up to a bound), so
+        the client, still sending, reads the answer instead of a reset connection."""
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        length = request.content_length
+        if not limit or length is None or length <= limit:
+            return None
+        stream = request.environ.get("wsgi.input")
+        remaining = min(length, 4 * limit)
+        while stream is not None and remaining > 0:
+            chunk = stream.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        request.environ["wsgi.input_terminated"] = True
+        return handle(RequestEntityTooLarge())
+
     @app.get("/static/vendor/htmx/<path:filename>", endpoint="vendor_static")
     def vendor_static(filename: str):
         """htmx 2 served from the django-js-lib-htmx package (no CDN)."""
@@ -134,6 +153,8 @@ def init_app(app: Flask) -> None:
             text = "The form expired or is missing its CSRF token; reload the page and retry"
         elif code == 400 and description and not str(description).startswith("The browser"):
             text = str(description)
+        elif code == 413 and app.config.get("MAX_CONTENT_LENGTH"):
+            text = f"{text}: at most {app.config['MAX_CONTENT_LENGTH'] / 2**20:g} MB"
         if wants_json():
             return jsonify({"error": text}), code
         return render_template("error.html", code=code, message=text), code
