@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import JobEvent, JobRequest
-from tests.conftest import PASSWORDS, wait_for
+from tests.conftest import PASSWORDS
 from tests.factories import job as make_job
+from tests.support import wait_for
 
 
 def browser_session(base: str, username: str) -> tuple[requests.Session, str]:
