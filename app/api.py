@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, jsonify, request
+from flask import abort, jsonify, make_response, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from app.models.base import as_utc
 
@@ -54,6 +56,96 @@ def json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description="The body must be a JSON object")
+    return body
+
+
+# --- request bodies described by JSON Schemas ----------------------------------------------
+
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
+def text(max_length: int, *, required: bool = False) -> dict:
+    """A string field; optional ones may also be null."""
+    if required:
+        return {"type": "string", "minLength": 1, "maxLength": max_length}
+    return {"type": ["string", "null"], "maxLength": max_length}
+
+
+def codes(max_items: int = 5000) -> dict:
+    """A list of protein codes."""
+    return {
+        "type": "array",
+        "maxItems": max_items,
+        "items": {"type": "string", "minLength": 1, "maxLength": 100},
+    }
+
+
+def body_schema(properties: dict, required: tuple[str, ...] = ()) -> Draft202012Validator:
+    """The validator of a JSON object body (unknown fields are refused, so typos show)."""
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+_TYPES = {
+    "string": "a string",
+    "array": "a list",
+    "object": "an object",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _problem(error: ValidationError) -> tuple[str, str]:
+    """``(field, what is wrong)`` in words a client's author can act on."""
+    path = ".".join(str(part) for part in error.absolute_path)
+    kind, value = error.validator, error.validator_value
+    if error.schema is ID:
+        return path, "must be an id (an integer from 1 to 2147483647)"
+    if kind == "required":
+        missing = next(name for name in value if name not in error.instance)
+        return (f"{path}.{missing}" if path else missing), "is required"
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return (f"{path}.{extra[0]}" if path else extra[0]), "is not a field of this request"
+    if kind == "type":
+        kinds = [value] if isinstance(value, str) else [v for v in value if v != "null"]
+        return path, "must be " + " or ".join(_TYPES.get(k, k) for k in kinds)
+    if kind == "maxLength":
+        return path, f"may have at most {value:,} characters"
+    if kind == "minLength":
+        return path, "must not be empty"
+    if kind == "maxItems":
+        return path, f"may have at most {value:,} items"
+    if kind == "minItems":
+        return path, f"needs at least {value:,} item" + ("" if value == 1 else "s")
+    if kind in ("minimum", "maximum"):
+        low, high = error.schema.get("minimum"), error.schema.get("maximum")
+        return path, f"must be between {low} and {high}" if None not in (low, high) else (
+            f"must be at least {low}" if high is None else f"must be at most {high}"
+        )
+    return path, error.message
+
+
+def valid_body(validator: Draft202012Validator) -> dict:
+    """The request's JSON object if ``validator`` accepts it, else a 400 naming each field."""
+    body = json_body()
+    problems: dict[str, str] = {}
+    for found in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+        field, problem = _problem(found)
+        problems.setdefault(field or "body", problem)
+    if problems:
+        first = next(iter(problems))
+        abort(
+            make_response(jsonify({"error": f"{first} {problems[first]}", "fields": problems}), 400)
+        )
     return body
 
 

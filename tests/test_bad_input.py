@@ -76,10 +76,9 @@ def test_query_ids_that_are_no_ids_are_400(login, users, url):
 def test_body_ids_out_of_range_or_of_another_type_are_400(app, small_targets, login, url, value):
     make_snapshot(app, "Mac1")
     before = counts(app)
-    answer = login("member").post(
-        url, data=json.dumps({"snapshot": value, "job": "x"}), content_type="application/json"
-    )
-    assert answer.status_code == 400 and answer.json["fields"] == {"snapshot": "an integer id"}
+    body = {"snapshot": value, "job": "x"} if "job_request" in url else {"snapshot": value}
+    answer = login("member").post(url, data=json.dumps(body), content_type="application/json")
+    assert answer.status_code == 400 and "id" in answer.json["fields"]["snapshot"]
     assert counts(app) == before
 
 
@@ -94,3 +93,53 @@ def test_an_unexpected_error_under_api_is_json_with_an_incident_id(app, users, l
     incident = answer.json["incident"]
     assert incident in answer.json["error"]
     assert f"incident {incident}" in caplog.text and "a bug" in caplog.text
+
+
+MAC1_BODY = {"target": "Mac1", "proteins": ["diamond-x0104_A"]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "problem"),
+    [
+        ({"title": 5}, "title", "must be a string"),
+        ({"title": {"a": 1}}, "title", "must be a string"),
+        ({"title": []}, "title", "must be a string"),
+        ({"description": []}, "description", "must be a string"),
+        ({"description": "x" * 2**20}, "description", "may have at most 10,000 characters"),
+        ({"title": "t" * 201}, "title", "may have at most 200 characters"),
+        ({"target": 7}, "target", "must be a string"),
+        ({"target": ""}, "target", "must not be empty"),
+        ({"proteins": "diamond-x0104_A"}, "proteins", "must be a list"),
+        ({"proteins": [5]}, "proteins.0", "must be a string"),
+        ({"proteins": ["a"] * 5001}, "proteins", "may have at most 5,000 items"),
+        ({"titel": "typo"}, "titel", "is not a field of this request"),
+    ],
+)
+def test_snapshot_bodies_of_the_wrong_shape_are_400_naming_the_field(
+    app, small_targets, login, extra, field, problem
+):
+    before = counts(app)
+    answer = login("member").post("/api/snapshots/", json={**MAC1_BODY, **extra})
+    assert answer.status_code == 400
+    assert answer.json["fields"][field] == problem
+    assert answer.json["error"] == f"{field} {problem}"
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("missing", ["target", "proteins"])
+def test_missing_snapshot_fields_are_named(app, small_targets, login, missing):
+    body = {k: v for k, v in MAC1_BODY.items() if k != missing}
+    answer = login("member").post("/api/snapshots/", json=body)
+    assert answer.status_code == 400 and answer.json["fields"] == {missing: "is required"}
+
+
+def test_the_snapshot_form_refuses_a_huge_description_too(app, small_targets, login):
+    member = login("member")
+    before = counts(app)
+    page = member.post(
+        "/targets/Mac1/snapshots/",
+        data={"proteins": ["diamond-x0104_A"], "title": "t", "description": "x" * 2**20},
+    )
+    assert page.status_code == 302  # back to the target page, which says why
+    assert "at most 10,000 characters" in member.get(page.headers["Location"]).text
+    assert counts(app) == before

@@ -7,10 +7,16 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.access import snapshot_or_404, target_or_404
-from app.api import error, iso, json_body
+from app.api import body_schema, codes, error, iso, text, valid_body
 from app.extensions import db
 from app.models import Protein, Snapshot, Target
-from app.targets.service import SnapshotError, create_snapshot, visible_targets_with_counts
+from app.targets.service import (
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    SnapshotError,
+    create_snapshot,
+    visible_targets_with_counts,
+)
 
 bp = Blueprint("targets_api", __name__, url_prefix="/api")
 
@@ -65,15 +71,22 @@ def proteins(title: str):
     )
 
 
+SNAPSHOT_BODY = body_schema(
+    {
+        "target": text(200, required=True),
+        "proteins": codes(),
+        "title": text(MAX_TITLE),
+        "description": text(MAX_DESCRIPTION),
+    },
+    required=("target", "proteins"),
+)
+
+
 @bp.post("/snapshots/")
 def create_snapshot_api():
     """Create a snapshot: ``{"target": title, "proteins": [codes], "title"?}``."""
-    body = json_body()
-    title, codes = body.get("target"), body.get("proteins")
-    if not isinstance(title, str) or not title:
-        return error("target is required", target="required")
-    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-        return error("proteins must be a list of protein codes", proteins="a list of strings")
+    body = valid_body(SNAPSHOT_BODY)
+    title, codes = body["target"], body["proteins"]
     target = target_or_404(title)
     try:
         snapshot = create_snapshot(

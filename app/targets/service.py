@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Protein, Snapshot, Target, User
 
 MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
 
 
 class SnapshotError(ValueError):
@@ -38,9 +39,11 @@ def create_snapshot(
     unknown = [code for code in wanted if code not in found]
     if unknown:
         raise SnapshotError(f"Not proteins of {target.title}: {', '.join(unknown)}")
-    title = (title or "").strip()
+    title, description = (title or "").strip(), (description or "").strip()
     if len(title) > MAX_TITLE:
         raise SnapshotError(f"The title may have at most {MAX_TITLE} characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise SnapshotError(f"The description may have at most {MAX_DESCRIPTION:,} characters")
     if not title:
         count = db.session.scalar(
             select(db.func.count(Snapshot.id)).where(Snapshot.target_id == target.id)
@@ -50,7 +53,7 @@ def create_snapshot(
         target=target,
         author=author,
         title=title,
-        description=(description or "").strip() or None,
+        description=description or None,
         proteins=list(proteins),
     )
     db.session.add(snapshot)

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
 from app.access import snapshot_or_404, transfer_or_404
-from app.api import error, is_id, iso, json_body, query_id
+from app.api import ID, body_schema, codes, error, iso, query_id, valid_body
 from app.transfers.service import (
     TRANSFER_STATES,
     TransferError,
@@ -55,14 +55,14 @@ def transfers():
     return jsonify([transfer_json(t) for t in rows])
 
 
+TRANSFER_BODY = body_schema({"snapshot": ID, "proteins": codes()}, required=("snapshot",))
+
+
 @bp.post("/job_file_transfer/")
 def create_transfer():
     """``{"snapshot": id, "proteins"?: [codes]}`` -> 201 (new) or 200 (fresh or in flight)."""
-    body = json_body()
-    snapshot_id = body.get("snapshot")
-    if not is_id(snapshot_id):
-        return error("snapshot must be a snapshot id", snapshot="an integer id")
-    snapshot = snapshot_or_404(snapshot_id)
+    body = valid_body(TRANSFER_BODY)
+    snapshot = snapshot_or_404(body["snapshot"])
     try:
         transfer, created = request_transfer(snapshot, current_user, body.get("proteins"))
     except TransferError as exc:
