@@ -33,12 +33,12 @@ from app.launcher import (
     JobSchema,
     LaunchContext,
     fingerprint,
+    input_kind,
     resolve_options,
     squonk_variables,
     validate_inputs,
     validate_options,
 )
-from app.launcher.format import SOURCE_FRAGMENTS
 from app.models import JobRequest, Snapshot, Target, User
 from app.models.base import utcnow
 from app.squonk.client import SquonkError
@@ -101,12 +101,11 @@ def job_directory(user: User, job_id: int) -> str:
 
 
 def transfer_file_path(target_title: str):
-    """``(source, code) -> project path`` of the transferred files, for squonk_variables."""
+    """``(source, code) -> project path`` of the transferred files, for squonk_variables:
+    the file of the kind the input's kind needs (its ``file_kind``)."""
 
     def path(source: str, code: str) -> str:
-        return project_file(
-            target_title, code, "mol" if source == SOURCE_FRAGMENTS else "apo_desolv"
-        )
+        return project_file(target_title, code, input_kind(source).file_kind)
 
     return path
 
@@ -123,9 +122,11 @@ class LaunchRequest:
 
 
 def _protein_of(schema: JobSchema, inputs: dict[str, Any]) -> str | None:
+    """The ``{protein}`` placeholder's value: the code of the first input providing one."""
     for item in schema.inputs:
-        if item.source != SOURCE_FRAGMENTS and isinstance(inputs.get(item.name), str):
-            return inputs[item.name]
+        protein = item.kind.protein(inputs.get(item.name))
+        if protein is not None:
+            return protein
     return None
 
 

@@ -5,12 +5,13 @@
 - ``forms``: the launch dialog built per request (``build_launch_form``);
 - ``checks``: server-side checks and the Squonk2 specification (``resolve_options``,
   ``validate_options``, ``validate_inputs``, ``fingerprint``, ``squonk_variables``);
-- ``drift``: differences from the job Squonk2 has (``check_against_definition``).
+- ``drift``: differences from the job Squonk2 has (``check_against_definition``);
+- ``inputs``: the input kinds (an input's ``from``), one class each, in a registry
+  (``register_input_kind``, ``input_kind``); every module above asks it what a kind means.
 """
 
 from app.launcher.checks import (
     LaunchContext,
-    count_message,
     default_options,
     fingerprint,
     resolve_options,
@@ -24,6 +25,17 @@ from app.launcher.forms import (
     build_launch_form,
     fixed_display_value,
     form_submission,
+)
+from app.launcher.inputs import (
+    InputKind,
+    ManyCodes,
+    OneCode,
+    count_message,
+    input_kind,
+    input_kinds,
+    input_sources,
+    register_input_kind,
+    unregister_input_kind,
 )
 from app.launcher.schemas import (
     JOB_SCHEMAS_DIR,
@@ -41,11 +53,14 @@ from app.launcher.schemas import (
 
 __all__ = [
     "JOB_SCHEMAS_DIR",
+    "InputKind",
     "JobInput",
     "JobOutput",
     "JobSchema",
     "JobSchemaError",
     "LaunchContext",
+    "ManyCodes",
+    "OneCode",
     "OptionOverride",
     "Problem",
     "attach_errors",
@@ -56,12 +71,17 @@ __all__ = [
     "fingerprint",
     "fixed_display_value",
     "form_submission",
+    "input_kind",
+    "input_kinds",
+    "input_sources",
     "job_config_json",
     "load_job_schema",
     "load_job_schemas",
+    "register_input_kind",
     "render_template",
     "resolve_options",
     "squonk_variables",
+    "unregister_input_kind",
     "validate_inputs",
     "validate_options",
 ]

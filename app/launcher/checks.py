@@ -13,6 +13,7 @@ the browser. Order of use::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -22,8 +23,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from app.launcher.format import SOURCE_FRAGMENTS, SOURCE_PROTEIN
-from app.launcher.schemas import JobInput, JobSchema, render_template
+from app.launcher.schemas import JobSchema, render_template
 
 # A job directory is a project-relative path: Squonk2 refuses absolute output paths, and
 # the outfile options' patterns (Squonk2's own) allow only these characters.
@@ -124,9 +124,11 @@ def validate_options(schema: JobSchema, options: Mapping[str, Any]) -> dict[str,
 def validate_inputs(
     schema: JobSchema, inputs: Mapping[str, Any], snapshot_codes: list[str]
 ) -> dict[str, str]:
-    """Check chosen inputs: known names, codes from this snapshot, counts within bounds.
+    """Check chosen inputs: known names, codes from this snapshot, counts within bounds (each
+    input's kind says what it accepts and words the message).
 
-    :param inputs: input name -> list of codes (fragments) or one code (protein)
+    :param inputs: input name -> list of codes (a multiple input, e.g. fragments) or one code
+        (e.g. protein)
     :param snapshot_codes: the protein codes of the launch's snapshot
     :returns: input name -> message (empty when valid)
     """
@@ -136,25 +138,10 @@ def validate_inputs(
         if schema.input(name) is None:
             errors[name] = f"Unknown input {name!r} for {schema.title}"
     for item in schema.inputs:
-        value = inputs.get(item.name)
-        if item.source == SOURCE_PROTEIN:
-            message = _protein_problem(item, value, known)
-        else:
-            message = _fragments_problem(item, value, known)
+        message = item.kind.problem(item, inputs.get(item.name), known)
         if message:
             errors[item.name] = message
     return errors
-
-
-def count_message(item: JobInput) -> str:
-    """What a user must choose for a fragments input, e.g. "Choose between 2 and 20 fragments"."""
-    low, high = item.min, item.max
-    noun = "fragment" if (high if high is not None else low) == 1 else "fragments"
-    if high is None:
-        return f"Choose at least {low} {noun}"
-    if low == high:
-        return f"Choose exactly {low} {noun}"
-    return f"Choose between {low} and {high} {noun}"
 
 
 def fingerprint(
@@ -199,23 +186,21 @@ def squonk_variables(
 ) -> dict[str, Any]:
     """The ``variables`` of the Squonk2 launch specification.
 
-    Each input becomes project-relative file paths: a list for a fragments input (always a
-    list, even of one, as Squonk2 multiple inputs are), one path for a protein input.
+    Each input becomes project-relative file paths, as its kind says: a list for a multiple
+    input such as fragments (always a list, even of one, as Squonk2 multiple inputs are),
+    one path for a single one such as a protein.
     The options follow as given (pass the output of ``resolve_options``).
 
     :param inputs: checked inputs (see ``validate_inputs``)
     :param options: resolved and validated options
     :param file_path: ``(source, code) -> path`` where ``source`` is the input's ``from``
-        (``lhs-fragments`` or ``lhs-protein-apo-desolv``); owned by the transfer code so
+        (``lhs-fragments``, ``lhs-protein-apo-desolv``...); owned by the transfer code so
         the file layout in the project is defined in one place
     """
     variables: dict[str, Any] = {}
     for item in schema.inputs:
-        value = inputs[item.name]
-        if item.source == SOURCE_FRAGMENTS:
-            variables[item.name] = [file_path(item.source, code) for code in value]
-        else:
-            variables[item.name] = file_path(item.source, value)
+        path = functools.partial(file_path, item.source)
+        variables[item.name] = item.kind.squonk_value(inputs[item.name], path)
     variables.update(options)
     return variables
 
@@ -233,32 +218,6 @@ def _normalise_numbers(schema: JobSchema, options: dict[str, Any]) -> dict[str, 
         if kind == "integer" and isinstance(value, float) and value.is_integer():
             options[name] = int(value)
     return options
-
-
-def _fragments_problem(item: JobInput, value: Any, known: set[str]) -> str | None:
-    if value is None:
-        value = []
-    if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
-        return f"{item.title}: expected a list of protein codes"
-    foreign = [code for code in value if code not in known]
-    if foreign:
-        return f"Not in this snapshot: {', '.join(foreign)}"
-    repeated = sorted({code for code in value if value.count(code) > 1})
-    if repeated:
-        return f"Chosen more than once: {', '.join(repeated)}"
-    if len(value) < item.min or (item.max is not None and len(value) > item.max):
-        return f"{count_message(item)} ({len(value)} chosen)"
-    return None
-
-
-def _protein_problem(item: JobInput, value: Any, known: set[str]) -> str | None:
-    if value is None or value == "":
-        return f"Choose a protein for {item.title}"
-    if not isinstance(value, str):
-        return f"{item.title}: choose exactly one protein"
-    if value not in known:
-        return f"Not in this snapshot: {value}"
-    return None
 
 
 def _option_messages(schema: JobSchema, error: ValidationError) -> list[tuple[str, str]]:

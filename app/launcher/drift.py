@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.launcher.format import SOURCE_FRAGMENTS
 from app.launcher.schemas import JobSchema
 
 # JSON Schema bounds a Squonk2 option may have, and the direction ours must stay within.
@@ -54,9 +53,9 @@ def _input_problems(schema: JobSchema, block: dict[str, Any]) -> list[str]:
             problems.append(f"input {item.name} missing in Squonk2")
             continue
         multiple = bool(spec.get("multiple")) or spec.get("type") == "files"
-        if item.source == SOURCE_FRAGMENTS and not multiple and (item.max or 2) > 1:
+        if item.multiple and not multiple and (item.max or 2) > 1:
             problems.append(f"input {item.name} takes one file in Squonk2 but several here")
-        if item.source != SOURCE_FRAGMENTS and multiple:
+        if not item.multiple and multiple:
             # Harmless for Squonk2, but the command template will loop over one file.
             problems.append(f"input {item.name} takes several files in Squonk2 but one here")
         mime_types = spec.get("mime-types") or []

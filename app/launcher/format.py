@@ -7,16 +7,20 @@ The schema checks the structure and catches typos (``additionalProperties: false
 everywhere). Rules that need more than one value at a time (``min <= max``, a default that
 satisfies its own option's bounds, ``order`` naming declared options...) are checked after
 it by ``app.launcher.schemas``.
+
+An input's ``from`` must name a registered input kind (``app.launcher.inputs``); the kinds'
+own rules (a protein input takes one protein...) are theirs to check.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# Where a launcher input takes its files from in the snapshot.
-SOURCE_FRAGMENTS = "lhs-fragments"
-SOURCE_PROTEIN = "lhs-protein-apo-desolv"
-INPUT_SOURCES = (SOURCE_FRAGMENTS, SOURCE_PROTEIN)
+from app.launcher.inputs import input_sources
+
+# ``INPUT_SOURCES`` (where an input takes its files from in the snapshot, its ``from``) and
+# ``FORMAT_SCHEMA`` follow the input-kind registry (``app.launcher.inputs``), so they are
+# computed when read: see ``__getattr__`` at the end.
 
 # Values the launcher substitutes into templated option values and output file names.
 PLACEHOLDERS = ("username", "job_dir", "target", "protein")
@@ -81,7 +85,7 @@ _INPUT: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["from", "format"],
     "properties": {
-        "from": {"enum": list(INPUT_SOURCES)},
+        # "from": {"enum": [...the registered input kinds...]}, added by format_schema()
         "format": {"type": "string", "pattern": _MIME_TYPE},
         "title": {"type": "string", "minLength": 1},
         "min": {"type": "integer", "minimum": 1},
@@ -102,7 +106,7 @@ _OUTPUT: dict[str, Any] = {
     },
 }
 
-FORMAT_SCHEMA: dict[str, Any] = {
+_FORMAT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Fragalysis job launcher: one launchable Squonk2 job",
     "type": "object",
@@ -150,3 +154,20 @@ FORMAT_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def format_schema(sources: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The format's JSON Schema, ``from`` limited to ``sources`` (default: the registered
+    input kinds). A new dict each call; the parts it shares with others are not copied."""
+    sources = input_sources() if sources is None else sources
+    item = {**_INPUT, "properties": {"from": {"enum": list(sources)}, **_INPUT["properties"]}}
+    inputs = {**_FORMAT_SCHEMA["properties"]["inputs"], "additionalProperties": item}
+    return {**_FORMAT_SCHEMA, "properties": {**_FORMAT_SCHEMA["properties"], "inputs": inputs}}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "INPUT_SOURCES":
+        return input_sources()
+    if name == "FORMAT_SCHEMA":
+        return format_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

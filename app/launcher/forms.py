@@ -6,6 +6,10 @@ the form's own attributes, and so a template can lay them out separately::
     form.inputs   -> one field per job input   (HTML names ``inputs-fragments``...)
     form.options  -> one field per shown option (HTML names ``options-count``...)
 
+An input's field is its kind's (``app.launcher.inputs``): the kind builds it, reads the
+submitted value from it, and names the template that renders it, which the dialog finds
+as ``field.input_template``.
+
 The form coerces browser strings ("3" -> 3) and shows errors next to fields; it is not the
 last word: the view must still run ``validate_inputs`` and ``resolve_options`` +
 ``validate_options`` on ``form_submission(form)`` (and ``attach_errors`` their messages).
@@ -31,7 +35,6 @@ from wtforms import (
     FormField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -43,11 +46,11 @@ from wtforms.validators import (
     StopValidation,
     ValidationError,
 )
-from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.launcher.checks import count_message, default_options
-from app.launcher.format import PLACEHOLDERS, SOURCE_FRAGMENTS
-from app.launcher.schemas import JobInput, JobSchema, OptionOverride, template_fields
+from app.launcher.checks import default_options
+from app.launcher.format import PLACEHOLDERS
+from app.launcher.inputs import MultiCheckboxField
+from app.launcher.schemas import JobSchema, OptionOverride, template_fields
 
 # How a fixed templated value reads in the dialog, before a launch gives it a value.
 PLACEHOLDER_LABELS = {
@@ -57,13 +60,6 @@ PLACEHOLDER_LABELS = {
     "protein": "<chosen protein>",
 }
 assert set(PLACEHOLDER_LABELS) == set(PLACEHOLDERS)
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """A list of checkboxes, one per choice (a fragments input)."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ListField(TextAreaField):
@@ -92,35 +88,11 @@ class ListField(TextAreaField):
         self.data = items
 
 
-class FromSnapshot:
-    """Codes chosen for an input must be offered ones; names the others (WTForms' own
-    check only says "Not a valid choice")."""
-
-    def __call__(self, form: Form, field: Field) -> None:
-        offered = {str(value) for value, _ in field.choices}
-        chosen = field.data if isinstance(field.data, list) else [field.data]
-        foreign = [str(code) for code in chosen if code and str(code) not in offered]
-        if foreign:
-            raise ValidationError(f"Not in this snapshot: {', '.join(foreign)}")
-
-
 def stop_after_process_error(form: Form, field: Field) -> None:
     """Keep "Not a valid integer value." alone: later validators would only add a
     misleading bounds message about the missing value."""
     if field.process_errors:
         raise StopValidation()
-
-
-class CountBetween:
-    """How many choices a multi-valued input takes, e.g. "Choose between 2 and 20 fragments"."""
-
-    def __init__(self, item: JobInput) -> None:
-        self.item = item
-
-    def __call__(self, form: Form, field: Field) -> None:
-        chosen = len(field.data or [])
-        if chosen < self.item.min or (self.item.max is not None and chosen > self.item.max):
-            raise ValidationError(f"{count_message(self.item)} ({chosen} chosen)")
 
 
 class SearchPattern:
@@ -148,8 +120,8 @@ def build_launch_form(
 
     Must be called inside a Flask request (or ``test_request_context``).
 
-    :param fragments: snapshot codes offered to fragments inputs
-    :param proteins: snapshot codes offered to protein inputs
+    :param fragments: snapshot codes offered to inputs whose kind ``offers`` fragments
+    :param proteins: snapshot codes offered to inputs whose kind ``offers`` proteins
     :param formdata: submitted data; None means Flask-WTF's default (``request.form`` on a
         POST, nothing otherwise); pass an empty ``MultiDict`` to force "nothing submitted"
     :param data: starting values by input/option name (e.g. a previous launch's inputs and
@@ -157,8 +129,9 @@ def build_launch_form(
     :param csrf: include Flask-WTF's CSRF token (when ``WTF_CSRF_ENABLED``)
     """
     inputs_form = type(f"{_class_name(schema)}Inputs", (Form,), {})
+    offered = {"fragments": fragments, "proteins": proteins}
     for item in schema.inputs:
-        setattr(inputs_form, item.name, _input_field(item, fragments, proteins))
+        setattr(inputs_form, item.name, item.kind.field(item, offered[item.kind.offers]))
 
     options_form = type(f"{_class_name(schema)}Options", (Form,), {})
     for name in schema.order:
@@ -199,6 +172,8 @@ def build_launch_form(
         kwargs["meta"] = {"csrf": False}
     form = form_class(**kwargs)
     _show_fixed_values(schema, form)
+    for item in schema.inputs:
+        form.inputs.form[item.name].input_template = item.kind.form_template()
     return form
 
 
@@ -209,7 +184,7 @@ def form_submission(form: FlaskForm) -> tuple[dict[str, Any], dict[str, Any]]:
     left out so the option's default applies; decimals become floats (JSON numbers).
     """
     schema: JobSchema = form.job_schema
-    inputs = {name: field.data for name, field in form.inputs.form._fields.items()}
+    inputs = {item.name: item.kind.value(form.inputs.form[item.name]) for item in schema.inputs}
     options: dict[str, Any] = {}
     for name, field in form.options.form._fields.items():
         if schema.is_fixed(name):
@@ -242,27 +217,6 @@ def attach_errors(form: FlaskForm, errors: Mapping[str, str]) -> None:
 
 def _class_name(schema: JobSchema) -> str:
     return "".join(part.capitalize() for part in schema.key.split("-"))
-
-
-def _input_field(item: JobInput, fragments: list[str], proteins: list[str]) -> Field:
-    if item.source == SOURCE_FRAGMENTS:
-        return MultiCheckboxField(
-            item.title,
-            choices=[(code, code) for code in fragments],
-            validators=[FromSnapshot(), CountBetween(item)],
-            validate_choice=False,
-            description=count_message(item),
-        )
-    return SelectField(
-        item.title,
-        choices=[("", "Choose a protein")] + [(code, code) for code in proteins],
-        validators=[InputRequired(message="Choose a protein"), FromSnapshot()],
-        validate_choice=False,
-        description="The protein's desolvated apo structure is used",
-        default="",
-        # InputRequired would otherwise render a `required` attribute; keep checks server-side.
-        render_kw={"required": False},
-    )
 
 
 def _option_field(name: str, prop: dict[str, Any], required: bool) -> Field:

@@ -1,15 +1,17 @@
 """Launchable jobs: reading and checking ``job_schemas/*.yaml`` (format: job_schemas/README.md).
 
-A file is checked in two passes. The first validates it against ``FORMAT_SCHEMA`` (structure,
-types, unknown keys). The second checks what needs several values at once: ``min <= max``,
-defaults and enum values that satisfy their own option, ``order``/``required`` naming
-declared options, templates using known placeholders only. Every problem is reported with
-the file, the dotted path inside it (``options.properties.count.minimum``) and the reason,
-so a bad file stops start-up with a message that says where to look.
+A file is checked in two passes. The first validates it against ``format_schema()``
+(structure, types, unknown keys, ``from`` naming a registered input kind). The second checks
+what needs several values at once: each input's kind's own rules (``min <= max``, one
+protein), defaults and enum values that satisfy their own option, ``order``/``required``
+naming declared options, templates using known placeholders only. Every problem is reported
+with the file, the dotted path inside it (``options.properties.count.minimum``) and the
+reason, so a bad file stops start-up with a message that says where to look.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,12 +23,8 @@ import wtforms
 import yaml
 from jsonschema import Draft202012Validator
 
-from app.launcher.format import (
-    FORMAT_SCHEMA,
-    PLACEHOLDERS,
-    SOURCE_FRAGMENTS,
-    SOURCE_PROTEIN,
-)
+from app.launcher.format import PLACEHOLDERS, format_schema
+from app.launcher.inputs import InputKind, input_kind, input_kinds, input_sources
 
 JOB_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "job_schemas"
 
@@ -51,7 +49,12 @@ _KEYWORD_TYPES = {
     "minItems": ("array",),
     "maxItems": ("array",),
 }
-_FORMAT_VALIDATOR = Draft202012Validator(FORMAT_SCHEMA)
+
+
+@functools.cache
+def _format_validator(sources: tuple[str, ...]) -> Draft202012Validator:
+    """The format's validator for these registered input kinds (one per registry state)."""
+    return Draft202012Validator(format_schema(sources))
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,9 @@ class JobSchemaError(ValueError):
 class JobInput:
     """A Squonk2 input and where its files come from in the snapshot.
 
-    ``min``/``max`` bound how many snapshot codes may be chosen; a protein input is always
-    exactly one (``min == max == 1``). ``max`` is None when unbounded.
+    ``source`` names its input kind (``kind``, from ``app.launcher.inputs``); ``min``/``max``
+    bound how many snapshot codes may be chosen, as the kind reads them from the file (a
+    protein input is always exactly one: ``min == max == 1``). ``max`` is None when unbounded.
     """
 
     name: str
@@ -102,8 +106,12 @@ class JobInput:
     max: int | None
 
     @property
+    def kind(self) -> InputKind:
+        return input_kind(self.source)
+
+    @property
     def multiple(self) -> bool:
-        return self.source == SOURCE_FRAGMENTS
+        return self.kind.multiple
 
 
 @dataclass(frozen=True)
@@ -354,7 +362,7 @@ def _dotted(parts: Any) -> str:
 def _format_problems(document: Any) -> list[tuple[str, str]]:
     """Structure problems, as (path, reason), sorted by path."""
     found: list[tuple[str, str]] = []
-    for error in _FORMAT_VALIDATOR.iter_errors(document):
+    for error in _format_validator(input_sources()).iter_errors(document):
         found.append(_explain(error))
     return sorted(set(found))
 
@@ -391,12 +399,7 @@ def _rule_problems(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
     for name, spec in inputs.items():
         where = f"inputs.{name}"
-        if spec["from"] == SOURCE_PROTEIN:
-            for bound in ("min", "max"):
-                if spec.get(bound, 1) != 1:
-                    yield f"{where}.{bound}", "a protein input takes exactly one protein"
-        elif spec.get("max") is not None and spec.get("min", 1) > spec["max"]:
-            yield f"{where}.min", f"min ({spec.get('min', 1)}) is greater than max ({spec['max']})"
+        yield from input_kind(spec["from"]).spec_problems(where, spec)
         if name in properties:
             yield where, "an input and an option have the same name"
 
@@ -488,13 +491,26 @@ def _template_problems(where: str, text: str, sources: set[str]) -> Iterator[tup
         if name not in PLACEHOLDERS:
             known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
             yield where, f"unknown placeholder {{{name}}} (known: {known})"
-        elif name == "protein" and SOURCE_PROTEIN not in sources:
-            yield where, f"{{protein}} needs an input from {SOURCE_PROTEIN}"
+        elif name == "protein" and not any(input_kind(s).provides_protein for s in sources):
+            providers = " or ".join(k.source for k in input_kinds() if k.provides_protein)
+            yield where, f"{{protein}} needs an input from {providers}"
 
 
 def option_json_schema(prop: dict[str, Any]) -> dict[str, Any]:
     """An option's property schema without the launcher's own keys."""
     return {k: v for k, v in prop.items() if k != "x-launcher"}
+
+
+def _job_input(name: str, spec: dict[str, Any]) -> JobInput:
+    low, high = input_kind(spec["from"]).bounds(spec)
+    return JobInput(
+        name=name,
+        source=spec["from"],
+        format=spec["format"],
+        title=spec.get("title", name),
+        min=low,
+        max=high,
+    )
 
 
 def _build(key: str, path: Path, document: dict[str, Any]) -> JobSchema:
@@ -503,17 +519,7 @@ def _build(key: str, path: Path, document: dict[str, Any]) -> JobSchema:
     declared_order = list(options.get("order", []))
     # Options missing from ``order`` follow it in the order the file declares them.
     order = declared_order + [name for name in properties if name not in declared_order]
-    inputs = [
-        JobInput(
-            name=name,
-            source=spec["from"],
-            format=spec["format"],
-            title=spec.get("title", name),
-            min=1 if spec["from"] == SOURCE_PROTEIN else spec.get("min", 1),
-            max=1 if spec["from"] == SOURCE_PROTEIN else spec.get("max"),
-        )
-        for name, spec in document["inputs"].items()
-    ]
+    inputs = [_job_input(name, spec) for name, spec in document["inputs"].items()]
     overrides = {
         name: OptionOverride(
             value=prop["x-launcher"]["value"],
