@@ -39,6 +39,8 @@ def bench_app(workdir: Path):
             "SQLALCHEMY_DATABASE_URI": bench_database_url(workdir),
             "SECRET_KEY": SECRET_KEY,
             "DATA_DIR": str(workdir / "data"),
+            # its own queue: RQ job ids repeat across runs (import-1 ...), queues must not
+            "QUEUE_NAME": f"bench-{workdir.name}",
         }
     )
     source = demo_data_dir() / "mac1_mols"
@@ -68,6 +70,7 @@ def gunicorn(
         REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         SECRET_KEY=SECRET_KEY,
         DATA_DIR=str(workdir / "data"),
+        QUEUE_NAME=app.config["QUEUE_NAME"],
         LAUNCHER_INSTANCE_DIR=str(workdir / "instance"),
         **(extra_env or {}),
     )

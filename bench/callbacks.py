@@ -13,13 +13,17 @@ repeats itself would, so callbacks for one job race each other on its row. Per j
     3 jobs in 4:  PENDING STARTED STARTED SUCCESS STARTED(late) SUCCESS PENDING(late)
     1 job in 4:   PENDING SUCCESS STARTED(late) PENDING(late)      (SUCCESS overtook STARTED)
 
-Whatever the interleaving of the two senders, every job must end SUCCESS with exactly the
+Whatever the interleaving of the two senders, every job must end with exactly the
 transitions PENDING->STARTED->SUCCESS (PENDING->SUCCESS for the overtaken ones): anything
-missing is a lost transition, anything more a duplicate. Prints callbacks/s over the run,
-per-request median/p95/p99 (client-side), every non-2xx answer, and the check.
+missing is a lost transition, anything more a duplicate. The jobs are Fragmenstein combine
+jobs by default, whose results are imported: SUCCESS goes on to UPLOADING and queues the
+import, so the late and repeated SUCCESS callbacks must queue no second import and move
+no job out of UPLOADING (``--job rdkit-conformers`` for a job that imports nothing).
+Prints callbacks/s over the run, per-request median/p95/p99 (client-side), every non-2xx
+answer, the check, imports queued and transitions out of UPLOADING/UPLOADED by callbacks.
 
     DATABASE_URL=postgresql://... REDIS_URL=redis://... .venv/bin/python bench/callbacks.py \
-        [--jobs 200] [--senders 16]
+        [--jobs 200] [--senders 16] [--job fragmenstein-combine]
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ EXPECTED = {
 }
 
 
-def seed(app, count: int) -> list[dict]:
+def seed(app, count: int, job_key: str) -> list[dict]:
     """``count`` PENDING jobs; returns id, secret, instance and kind of each."""
     from sqlalchemy import insert, select
 
@@ -76,9 +80,9 @@ def seed(app, count: int) -> list[dict]:
             secret = callback_secret(nonce)
             rows.append(
                 dict(
-                    job_key="rdkit-conformers",
-                    squonk_collection="rdkit",
-                    squonk_job="rdkit-conformers",
+                    job_key=job_key,
+                    squonk_collection="bench",
+                    squonk_job=job_key,
                     squonk_version="1.0.0",
                     snapshot_id=snapshot.id,
                     target_id=target.id,
@@ -155,14 +159,29 @@ def send_all(base: str, jobs: list[dict], senders: int) -> dict:
     }
 
 
-def check(app, jobs: list[dict]) -> dict:
+def check(app, jobs: list[dict], imports: bool) -> dict:
     """Compare every job's recorded transitions with what its script must produce."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from app.extensions import db
+    from app.extensions import db, queue
     from app.models import JobEvent, JobRequest
 
+    final = "UPLOADING" if imports else "SUCCESS"
+    then = [("SUCCESS", "UPLOADING")] if imports else []
     with app.app_context():
+        queued = [j for j in queue().get_jobs() if j.func_name.endswith("import_results")]
+        out_by_callback = db.session.scalar(
+            select(func.count(JobEvent.id)).where(
+                JobEvent.from_status.in_(["UPLOADING", "UPLOADED"]),
+                JobEvent.from_status != JobEvent.to_status,
+                JobEvent.source.in_(["callback", "poll"]),
+            )
+        )
+        to_uploading = db.session.scalar(
+            select(func.count(JobEvent.id)).where(
+                JobEvent.from_status == "SUCCESS", JobEvent.to_status == "UPLOADING"
+            )
+        )
         status = dict(db.session.execute(select(JobRequest.id, JobRequest.job_status)).all())
         recorded: dict[int, list[tuple[str, str]]] = {}
         for job_id, before, after in db.session.execute(
@@ -173,19 +192,24 @@ def check(app, jobs: list[dict]) -> dict:
             recorded.setdefault(job_id, []).append((before, after))
     lost = extra = wrong = expected_total = 0
     for job in jobs:
-        expected, got = EXPECTED[job["kind"]], recorded.get(job["id"], [])
+        expected, got = EXPECTED[job["kind"]] + then, recorded.get(job["id"], [])
         matched = sum(1 for step in expected if step in got)
         expected_total += len(expected)
         lost += len(expected) - matched
         extra += len(got) - matched
-        wrong += status[job["id"]] != "SUCCESS" or got != expected
+        wrong += status[job["id"]] != final or got != expected
     return {
         "expected": expected_total,
         "recorded": sum(len(v) for v in recorded.values()),
         "lost": lost,
         "extra": extra,
         "wrong_jobs": wrong,
-        "not_success": sum(1 for job in jobs if status[job["id"]] != "SUCCESS"),
+        "not_final": sum(1 for job in jobs if status[job["id"]] != final),
+        "final": final,
+        "reached_success": sum(1 for job in jobs if status[job["id"]] in ("SUCCESS", "UPLOADING")),
+        "imports_queued": len(queued),
+        "import_hooks": to_uploading,
+        "out_by_callback": out_by_callback,
     }
 
 
@@ -197,15 +221,18 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (Procfile: 2)")
     parser.add_argument("--threads", type=int, default=1, help="threads each (Procfile: 1)")
+    parser.add_argument("--job", default="fragmenstein-combine", help="the jobs' job_schemas key")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-callbacks-"))
     app = bench_app(workdir)
-    jobs = seed(app, args.jobs)
+    jobs = seed(app, args.jobs, args.job)
+    imports = bool(app.extensions["job_schemas"][args.job].imported_outputs)
     backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
     overtaken = sum(1 for job in jobs if job["kind"] == "overtaken")
     print(
-        f"database {backend}: {args.jobs} jobs at PENDING ({overtaken} where SUCCESS "
+        f"database {backend}: {args.jobs} {args.job} jobs at PENDING "
+        f"({'results imported' if imports else 'nothing imported'}; {overtaken} where SUCCESS "
         f"overtakes STARTED); {args.senders} senders, each job sent by 2 of them at once"
     )
     print(
@@ -231,14 +258,33 @@ def main() -> None:
         print(f"  server-side  {summary(server)}   (gunicorn's own request time)")
     print(f"  {load}")
     print(f"answers: {dict(sorted(answers.items(), key=str))}; non-2xx: {len(values) - ok}")
-    verdict = check(app, jobs)
+    verdict = check(app, jobs, imports)
+    with app.app_context():
+        from app.extensions import queue
+
+        queue().empty()  # the imports it queued are the bench's, not anyone's work
     print(
         f"transitions: expected {verdict['expected']}, recorded {verdict['recorded']}; "
-        f"duplicates {verdict['extra']}; jobs not SUCCESS {verdict['not_success']}; "
+        f"duplicates {verdict['extra']}; jobs not {verdict['final']} {verdict['not_final']}; "
         f"jobs whose history differs {verdict['wrong_jobs']}"
     )
     print(f"lost transitions: {verdict['lost']}")
-    if verdict["lost"] or verdict["extra"] or verdict["wrong_jobs"] or ok != len(values):
+    print(
+        f"imports queued: {verdict['imports_queued']} (RQ jobs), {verdict['import_hooks']} "
+        f"(SUCCESS -> UPLOADING); jobs that reached SUCCESS: {verdict['reached_success']}; "
+        f"transitions out of UPLOADING/UPLOADED by a callback: {verdict['out_by_callback']}"
+    )
+    wrong_imports = imports and not (
+        verdict["imports_queued"] == verdict["import_hooks"] == verdict["reached_success"]
+    )
+    if (
+        verdict["lost"]
+        or verdict["extra"]
+        or verdict["wrong_jobs"]
+        or ok != len(values)
+        or wrong_imports
+        or verdict["out_by_callback"]
+    ):
         sys.exit(1)
 
 
