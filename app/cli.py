@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -9,8 +11,18 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.accounts.service import (
+    TokenError,
+    describe_time,
+    disable_user,
+    enable_user,
+    end_sessions,
+    issue_token,
+    revoke_token,
+    tokens_of,
+)
 from app.extensions import db
-from app.models import ApiToken, Target, User
+from app.models import Target, User
 from app.targets.loader import LoadError, get_or_create_project, load_target
 
 targets_cli = AppGroup("targets", help="Load and manage fragment-screen targets.")
@@ -107,14 +119,98 @@ def users_add_to_project(name, project):
     click.echo(f"{name} is a member of {project}")
 
 
+def _lifetime(_ctx, _param, value: str | None) -> timedelta | None:
+    """``30d``, ``12h`` or ``45m``; a bare number is days."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)\s*([dhm]?)", value.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter("a positive number of days, or e.g. 30d, 12h, 45m")
+    unit = {"d": "days", "": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
 @users_cli.command("token")
 @click.argument("name")
-def users_token(name):
+@click.option("--name", "token_name", help="What the token is for, e.g. ci (unique per user).")
+@click.option(
+    "--expires-in",
+    "lifetime",
+    callback=_lifetime,
+    metavar="DURATION",
+    help="Refuse the token after this long: 90d, 12h, 45m (default: until revoked).",
+)
+def users_token(name, token_name, lifetime):
     """Issue a new API bearer token for a user and print it (it is not shown again)."""
     user = _user_or_fail(name)
-    _, token = ApiToken.issue(user)
-    db.session.commit()
+    try:
+        _, token = issue_token(user, token_name, lifetime)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(token)
+
+
+@users_cli.command("tokens")
+@click.argument("name")
+def users_tokens(name):
+    """List a user's API tokens: id, name, created, expires, last used, state (no secrets)."""
+    user = _user_or_fail(name)
+    rows = tokens_of(user)
+    if not rows:
+        click.echo(f"{name} has no API tokens")
+    else:
+        click.echo("id\tname\tcreated\texpires\tlast used\tstate")
+    for row in rows:
+        state = row.state()
+        if state == "revoked":
+            state = f"revoked {describe_time(row.revoked)}"
+        click.echo(
+            f"{row.id}\t{row.name}\t{describe_time(row.created)}\t"
+            f"{describe_time(row.expires)}\t{describe_time(row.last_used)}\t{state}"
+        )
+    if user.disabled is not None:
+        click.echo(f"{name} is disabled: none of these tokens is accepted")
+
+
+@users_cli.command("revoke")
+@click.argument("name")
+@click.argument("token", metavar="TOKEN_NAME_OR_ID")
+def users_revoke(name, token):
+    """Revoke one of a user's API tokens, by its name or id (see ``users tokens``)."""
+    user = _user_or_fail(name)
+    try:
+        row = revoke_token(user, token)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked {name}'s token {row.name} (id {row.id})")
+
+
+@users_cli.command("end-sessions")
+@click.argument("name")
+def users_end_sessions(name):
+    """Log a user out of every browser (API tokens keep working; see ``users revoke``)."""
+    end_sessions(_user_or_fail(name))
+    click.echo(f"ended every session of {name}")
+
+
+@users_cli.command("disable")
+@click.argument("name")
+def users_disable(name):
+    """Refuse a user's log-ins, sessions and API tokens from now on."""
+    if disable_user(_user_or_fail(name)):
+        click.echo(f"disabled {name}: sessions ended, log-in and API tokens refused")
+    else:
+        click.echo(f"{name} is already disabled")
+
+
+@users_cli.command("enable")
+@click.argument("name")
+def users_enable(name):
+    """Let a disabled user log in again; their unrevoked, unexpired tokens work again."""
+    if enable_user(_user_or_fail(name)):
+        click.echo(f"enabled {name}: log-in and unrevoked API tokens accepted again")
+    else:
+        click.echo(f"{name} is not disabled")
 
 
 @demo_cli.command("load")

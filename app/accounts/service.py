@@ -1,15 +1,39 @@
-"""Who is calling: session users, bearer tokens, the default-deny hook and CSRF."""
+"""Who is calling: session users, bearer tokens, the default-deny hook and CSRF; ending
+sessions, disabling accounts, issuing and revoking API tokens.
+
+A session cookie names ``<user id>:<session generation>`` (``User.get_id``). Logging out,
+an admin's "end sessions" and disabling the account raise the user's generation, so every
+cookie issued before names a generation that no longer exists and is refused, on every web
+process at once, with no session store: the check is the user row the loader reads anyway.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, jsonify, redirect, request, url_for
+import logging
+import re
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app, flash, g, jsonify, redirect, request, session, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.access import is_public_endpoint, require_login_for_request
 from app.extensions import csrf, db, login_manager
 from app.models import ApiToken, User
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
+
+log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+SESSION_ENDED = "Your session has ended. Please log in again."
+ACCOUNT_DISABLED = "This account is disabled. Ask an administrator to enable it."
+# last_used is a write per API call otherwise; to the minute is enough to tell stale tokens
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class TokenError(ValueError):
+    """A token that cannot be issued or revoked as asked; the message says why."""
 
 
 def bearer_token() -> str | None:
@@ -20,9 +44,32 @@ def bearer_token() -> str | None:
     return None
 
 
+def _refuse(reason: str) -> None:
+    """Remember why the caller is anonymous, for the 401 or the login page."""
+    g.login_refused = reason
+
+
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    user_id, _, generation = session_id.partition(":")
+    # A bare id is a cookie from before generations existed: generation 0
+    if not user_id.isdigit() or not (generation or "0").isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None:
+        return None
+    refusal = None
+    if user.disabled is not None:
+        refusal = ACCOUNT_DISABLED
+    elif int(generation or "0") != user.session_generation:
+        refusal = SESSION_ENDED
+    if refusal is None:
+        return user
+    _refuse(refusal)
+    # Forget the dead login so the next request does not look it up again
+    for key in ("_user_id", "_fresh", "_id"):
+        session.pop(key, None)
+    return None
 
 
 @login_manager.request_loader
@@ -30,27 +77,166 @@ def load_user_from_bearer(_request) -> User | None:
     token = bearer_token()
     if token is None:
         return None
-    row = db.session.scalar(db.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token)))
+    g.bearer_presented = True
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token)))
     if row is None:
+        _refuse("Unknown API token")
         return None
-    row.last_used = utcnow()
-    db.session.commit()
+    state = row.state()
+    if state != "active":
+        _refuse(f"This API token {'has been revoked' if state == 'revoked' else 'has expired'}")
+        return None
+    if row.user.disabled is not None:
+        _refuse(ACCOUNT_DISABLED)
+        return None
+    now = utcnow()
+    if row.last_used is None or now - as_utc(row.last_used) >= LAST_USED_RESOLUTION:
+        row.last_used = now
+        db.session.commit()
     g.bearer_authenticated = True
     return row.user
 
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    if request.path.startswith("/api/"):
-        return jsonify({"error": "Please log in (session cookie or bearer token)"}), 401
+    reason = g.get("login_refused")
+    if request.path.startswith("/api/") or g.get("bearer_presented"):
+        response = jsonify({"error": reason or "Please log in (session cookie or bearer token)"})
+        response.status_code = 401
+        if g.get("bearer_presented"):
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    if reason:
+        flash(reason, "error")
     login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
     if request.htmx:
         # htmx 2 does not swap a 401; HX-Redirect sends the whole page to the login form
-        response = jsonify({"error": "Please log in"})
+        response = jsonify({"error": reason or "Please log in"})
         response.status_code = 401
         response.headers["HX-Redirect"] = login_url
         return response
     return redirect(login_url)
+
+
+# --- sessions and accounts ------------------------------------------------------------
+
+
+def end_sessions(user: User) -> None:
+    """Refuse every session cookie of ``user`` issued so far (API tokens are unaffected).
+
+    :param user: the account; committed here
+    """
+    # In SQL, so that two concurrent calls both count
+    user.session_generation = User.session_generation + 1
+    db.session.commit()
+    log.info("ended every session of user %s", user.username)
+
+
+def disable_user(user: User) -> bool:
+    """Refuse the user's cookies and tokens from now on; False if already disabled.
+
+    :param user: the account; committed here
+    """
+    if user.disabled is not None:
+        return False
+    user.disabled = utcnow()
+    # Ended too, so that enabling the account later does not bring old cookies back
+    user.session_generation = User.session_generation + 1
+    db.session.commit()
+    log.info("disabled user %s", user.username)
+    return True
+
+
+def enable_user(user: User) -> bool:
+    """Accept the user's log-ins and (unrevoked, unexpired) tokens again; False if active.
+
+    :param user: the account; committed here
+    """
+    if user.disabled is None:
+        return False
+    user.disabled = None
+    db.session.commit()
+    log.info("enabled user %s", user.username)
+    return True
+
+
+# --- API tokens -----------------------------------------------------------------------
+
+
+def issue_token(
+    user: User, name: str | None = None, lifetime: timedelta | None = None
+) -> tuple[ApiToken, str]:
+    """A new bearer token for ``user``; the clear token is returned once, never stored.
+
+    :param name: unique among the user's unrevoked tokens; letters, digits, ``._-``, not
+        only digits (those are ids); default ``token-<8 hex digits>``
+    :param lifetime: accepted until now + lifetime; None: until revoked
+    :raises TokenError: a bad or taken name, a lifetime that is not positive
+    """
+    if name is not None:
+        if not TOKEN_NAME.fullmatch(name) or name.isdigit():
+            raise TokenError(
+                "a token name has up to 100 letters, digits, '.', '_' or '-' "
+                "(not only digits), starting with a letter or digit"
+            )
+        if _live_token_named(user, name) is not None:
+            raise TokenError(f"{user.username} already has a token called {name!r}")
+    if lifetime is not None and lifetime <= timedelta(0):
+        raise TokenError("the lifetime of a token must be positive")
+    expires = utcnow() + lifetime if lifetime is not None else None
+    row, token = ApiToken.issue(user, name, expires)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # the same name issued concurrently
+        db.session.rollback()
+        raise TokenError(f"{user.username} already has a token called {name!r}") from exc
+    log.info("issued API token %s (id %d) to user %s", row.name, row.id, user.username)
+    return row, token
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    """Every token the user was issued, oldest first, revoked ones included."""
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+        )
+    )
+
+
+def _live_token_named(user: User, name: str) -> ApiToken | None:
+    return db.session.scalar(
+        select(ApiToken).where(
+            ApiToken.user_id == user.id, ApiToken.name == name, ApiToken.revoked.is_(None)
+        )
+    )
+
+
+def revoke_token(user: User, name_or_id: str) -> ApiToken:
+    """Revoke one of the user's tokens, named by its name or its id; kept, never accepted.
+
+    :raises TokenError: no such token of this user, or already revoked
+    """
+    if name_or_id.isdigit():
+        row = db.session.get(ApiToken, int(name_or_id))
+        if row is not None and row.user_id != user.id:
+            row = None
+    else:
+        row = _live_token_named(user, name_or_id)
+        if row is None and any(t.name == name_or_id for t in tokens_of(user)):
+            raise TokenError(f"{user.username}'s token {name_or_id!r} is already revoked")
+    if row is None:
+        raise TokenError(f"{user.username} has no token {name_or_id!r}")
+    if row.revoked is not None:
+        raise TokenError(f"{user.username}'s token {name_or_id!r} is already revoked")
+    row.revoked = utcnow()
+    db.session.commit()
+    log.info("revoked API token %s (id %d) of user %s", row.name, row.id, user.username)
+    return row
+
+
+def describe_time(value: datetime | None, never: str = "never") -> str:
+    value = as_utc(value)
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else never
 
 
 def init_app(app: Flask) -> None:

@@ -1,13 +1,15 @@
-"""Admin pages: targets' Squonk2 projects."""
+"""Admin pages: targets' Squonk2 projects, users and their sessions, computed sets."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.access import admin_or_404
+from app.accounts.service import end_sessions
 from app.extensions import db
-from app.models import AuditEvent, ComputedSet, Target
+from app.models import ApiToken, AuditEvent, ComputedSet, Target, User
+from app.models.base import utcnow
 from app.targets.service import set_squonk_project
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -35,6 +37,30 @@ def update_squonk_project(target_id: int):
     else:
         flash(f"{target.title}: Squonk2 project set to {target.default_squonk_project or 'none'}.")
     return redirect(url_for("admin.targets"))
+
+
+@bp.get("/users/")
+def users():
+    """Every user: admin or not, disabled or not, live API tokens; end their sessions."""
+    rows = db.session.scalars(select(User).order_by(User.username)).all()
+    now = utcnow()
+    live = (
+        select(ApiToken.user_id, func.count())
+        .where(ApiToken.revoked.is_(None))
+        .where((ApiToken.expires.is_(None)) | (ApiToken.expires > now))
+        .group_by(ApiToken.user_id)
+    )
+    tokens = dict(db.session.execute(live).tuples().all())
+    return render_template("admin/users.html", users=rows, tokens=tokens)
+
+
+@bp.post("/users/<int:user_id>/end-sessions")
+def end_user_sessions(user_id: int):
+    """Log a user out of every browser (their API tokens keep working)."""
+    user = db.get_or_404(User, user_id)
+    end_sessions(user)
+    flash(f"{user.username}: every session ended; they must log in again.")
+    return redirect(url_for("admin.users"))
 
 
 @bp.get("/computed-sets/")

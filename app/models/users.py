@@ -8,12 +8,12 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
 
 project_members = Table(
     "project_members",
@@ -34,10 +34,24 @@ class User(UserMixin, db.Model):
     external_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Part of the id Flask-Login keeps in the session cookie: raising it (log out, "end
+    # sessions", disable) makes every cookie issued before refer to no user
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When an admin disabled the account: its cookies and tokens are refused while set
+    disabled: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     projects: Mapped[list[Project]] = relationship(
         secondary=project_members, back_populates="members"
     )
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled is None
+
+    def get_id(self) -> str:
+        """The session's user id: ``<id>:<session generation>`` (Flask-Login's
+        "alternative token"), so that bumping the generation ends every session."""
+        return f"{self.id}:{self.session_generation or 0}"
 
     def set_password(self, password: str) -> None:
         # werkzeug's hashes are salted per password; scrypt unless configured otherwise
@@ -67,14 +81,30 @@ class Project(db.Model):
 
 
 class ApiToken(db.Model):
-    """A bearer token for scripts; only its SHA-256 is stored."""
+    """A bearer token for scripts; only its SHA-256 is stored. Revoked tokens are kept (as
+    a record of what existed) but never accepted again."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        # A name picks one live token of a user (``flask users revoke NAME TOKEN``); a
+        # revoked token's name may be given to a new one
+        Index(
+            "uq_api_tokens_user_id_name_live",
+            "user_id",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked IS NULL"),
+            postgresql_where=text("revoked IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
@@ -84,9 +114,22 @@ class ApiToken(db.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: User) -> tuple[ApiToken, str]:
-        """Create a token row; the clear token is returned once and never stored."""
+    def issue(
+        cls, user: User, name: str | None = None, expires: datetime | None = None
+    ) -> tuple[ApiToken, str]:
+        """Create a token row; the clear token is returned once and never stored. Without
+        a name it is called ``token-`` and the first 8 hex digits of its hash."""
         token = "fjl_" + secrets.token_urlsafe(32)
-        row = cls(user=user, token_hash=cls.hash(token))
+        token_hash = cls.hash(token)
+        row = cls(user=user, name=name or f"token-{token_hash[:8]}", token_hash=token_hash)
+        row.expires = expires
         db.session.add(row)
         return row, token
+
+    def state(self, now: datetime | None = None) -> str:
+        """``active``, ``revoked`` or ``expired`` (the owner's being disabled aside)."""
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and as_utc(self.expires) <= (now or utcnow()):
+            return "expired"
+        return "active"
