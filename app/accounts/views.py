@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 
+SESSION_EXPIRED = "Your session expired, please try again."
+
+
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
@@ -46,6 +49,10 @@ def login():
             return redirect(safe_next(request.args.get("next")))
         log.info("failed login for %r", form.username.data)
         form.password.errors.append("Unknown user or wrong password")
+    elif request.method == "POST" and "csrf_token" in form.errors:
+        # the form's token is missing or from an expired session: say so, keep the name
+        flash(SESSION_EXPIRED, "error")
+        return render_template("auth/login.html", form=form), 400
     return render_template("auth/login.html", form=form)
 
 
