@@ -143,3 +143,66 @@ def test_the_snapshot_form_refuses_a_huge_description_too(app, small_targets, lo
     assert page.status_code == 302  # back to the target page, which says why
     assert "at most 10,000 characters" in member.get(page.headers["Location"]).text
     assert counts(app) == before
+
+
+def jobs(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(JobRequest))
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        ({"options": []}, "options", "must be an object"),
+        ({"options": "count=1"}, "options", "must be an object"),
+        ({"inputs": []}, "inputs", "must be an object"),
+        ({"inputs": {"fragments": 5}}, "inputs.fragments", "must be a string or a list"),
+        ({"job": 5}, "job", "must be a string"),
+        ({"summary": "s" * 201}, "summary", "may have at most 200 characters"),
+        ({"run_again": "yes"}, "run_again", "must be true or false"),
+        ({"snapshot": "1"}, "snapshot", "must be an id (an integer from 1 to 2147483647)"),
+        ({"optoins": {}}, "optoins", "is not a field of this request"),
+    ],
+)
+def test_launch_bodies_of_the_wrong_shape_are_400_naming_the_field(
+    app, transferred, login, change, field, problem
+):
+    from tests.support import fragmenstein_body
+
+    before = jobs(app)
+    answer = login("member").post(
+        "/api/job_request/", json={**fragmenstein_body(transferred), **change}
+    )
+    assert answer.status_code == 400, answer.json
+    assert answer.json["fields"][field] == problem
+    assert jobs(app) == before
+
+
+def test_a_megabyte_option_is_refused_by_api_and_dialog(app, transferred, login):
+    from tests.support import FRAGMENSTEIN, fragmenstein_body
+
+    member = login("member")
+    before = jobs(app)
+    body = fragmenstein_body(transferred, fragIdField="x" * 2**20)
+    answer = member.post("/api/job_request/", json=body)
+    assert answer.status_code == 400
+    assert answer.json["fields"] == {"fragIdField": "may have at most 10,000 characters"}
+    page = member.post(
+        f"/snapshots/{transferred}/launch?job={FRAGMENSTEIN}",
+        data={
+            "inputs-fragments": body["inputs"]["fragments"],
+            "inputs-protein": body["inputs"]["protein"],
+            "options-count": "1",
+            "options-fragIdField": "x" * 20_000,
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert page.status_code in (200, 400) and "at most 10,000 characters" in page.text
+    assert jobs(app) == before
+
+
+def test_bulk_status_ids_are_checked(login, users):
+    member = login("member")
+    for ids in ([2**63], ["1"], list(range(1, 1002)), None):
+        answer = member.post("/api/job_status/", json={"ids": ids})
+        assert answer.status_code == 400 and "ids" in next(iter(answer.json["fields"]))

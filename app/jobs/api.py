@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from app.access import job_or_404, snapshot_or_404, visible_jobs
-from app.api import error, is_id, iso, json_body, query_id
+from app.api import ID, body_schema, error, iso, query_id, text, valid_body
 from app.extensions import db
 from app.jobs.service import (
+    MAX_SUMMARY,
     CancelRefused,
     JobFilterError,
     LaunchRefused,
@@ -67,27 +68,45 @@ def job_config():
     return jsonify([job_config_json(schema) for schema in job_schemas().values()])
 
 
+# The shape of a launch; what the job itself accepts is checked against its JSON Schema
+LAUNCH_BODY = body_schema(
+    {
+        "snapshot": ID,
+        "job": text(100, required=True),
+        "inputs": {
+            "type": "object",
+            "maxProperties": 50,
+            "additionalProperties": {
+                "type": ["string", "array"],
+                "maxLength": 100,
+                "maxItems": 5000,
+                "items": {"type": "string"},
+            },
+        },
+        "options": {"type": "object", "maxProperties": 200},
+        "summary": text(MAX_SUMMARY),
+        "run_again": {"type": "boolean"},
+    },
+    required=("snapshot", "job"),
+)
+IDS_BODY = body_schema({"ids": {"type": "array", "maxItems": 1000, "items": ID}}, required=("ids",))
+
+
 @bp.post("/job_request/")
 def create_job_request():
     """Launch: ``{"snapshot", "job", "inputs", "options", "summary"?, "run_again"?}``."""
-    body = json_body()
-    snapshot_id = body.get("snapshot")
-    if not is_id(snapshot_id):
-        return error("snapshot must be a snapshot id", snapshot="an integer id")
-    if not isinstance(body.get("job"), str):
-        return error("job must name a job (see /api/job_config/)", job="required")
-    snapshot = snapshot_or_404(snapshot_id)
-    summary = body.get("summary")
+    body = valid_body(LAUNCH_BODY)
+    snapshot = snapshot_or_404(body["snapshot"])
     try:
         job = launch(
             LaunchRequest(
                 snapshot=snapshot,
                 user=current_user,
                 job=body["job"],
-                inputs=body.get("inputs") or {},
-                options=body.get("options") or {},
-                summary=summary if isinstance(summary, str) else None,
-                run_again=body.get("run_again") is True,
+                inputs=body.get("inputs", {}),
+                options=body.get("options", {}),
+                summary=body.get("summary"),
+                run_again=body.get("run_again", False),
             )
         )
     except LaunchRefused as refused:
@@ -152,9 +171,7 @@ def cancel_job_request(job_id: int):
 @bp.post("/job_status/")
 def job_status_bulk():
     """``{"ids": [..]}`` -> ``{"<id>": "<status>"}`` for the jobs the caller may see."""
-    ids = json_body().get("ids")
-    if not isinstance(ids, list) or not all(is_id(i) for i in ids) or len(ids) > 1000:
-        return error("ids must be a list of at most 1000 job ids", ids="a list of integers")
+    ids = valid_body(IDS_BODY)["ids"]
     rows = db.session.execute(
         visible_jobs()
         .with_only_columns(JobRequest.id, JobRequest.job_status)

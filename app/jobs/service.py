@@ -139,6 +139,21 @@ def find_duplicate(target_id: int, digest: str) -> JobRequest | None:
     ).first()
 
 
+# No option of any job needs more text than this (a list of SMILES is one string each);
+# a megabyte in an option only makes Squonk2's dry run time out
+MAX_OPTION_TEXT = 10_000
+
+
+def _longest_text(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return max((_longest_text(item) for item in value), default=0)
+    if isinstance(value, dict):
+        return max((_longest_text(item) for item in value.values()), default=0)
+    return 0
+
+
 def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str]:
     """Run checks 2-6; returns (schema, resolved options, fingerprint) or raises."""
     schema = job_schemas().get(request.job)
@@ -160,6 +175,24 @@ def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str
         raise LaunchRefused("inputs", "Check the inputs: " + "; ".join(errors.values()), errors)
     if not isinstance(request.options, dict):
         raise LaunchRefused("options", "options must be an object", {"options": "an object"})
+    too_long = {
+        name: f"may have at most {MAX_OPTION_TEXT:,} characters"
+        for name, value in request.options.items()
+        if _longest_text(value) > MAX_OPTION_TEXT
+    }
+    if too_long:
+        raise LaunchRefused(
+            "options",
+            "Check the options: "
+            + "; ".join(f"{name} {problem}" for name, problem in too_long.items()),
+            too_long,
+        )
+    if request.summary is not None and len(request.summary.strip()) > MAX_SUMMARY:
+        raise LaunchRefused(
+            "summary",
+            f"The summary may have at most {MAX_SUMMARY} characters",
+            {"summary": f"may have at most {MAX_SUMMARY} characters"},
+        )
     # A placeholder directory to validate with; the real one needs the row's id
     context = LaunchContext(
         request.user.username,
