@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import (
     Flask,
     Response,
+    abort,
     g,
     jsonify,
     render_template,
@@ -26,7 +27,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from app.api import MAX_ID
+from app.api import MAX_ID, MAX_JSON_DEPTH, json_depth
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,13 @@ def init_app(app: Flask) -> None:
             remaining -= len(chunk)
         request.environ["wsgi.input_terminated"] = True
         return handle(RequestEntityTooLarge())
+
+    @app.before_request
+    def refuse_deep_json():
+        """Any JSON body (API, or a form posted as JSON) nests at most MAX_JSON_DEPTH levels,
+        checked before anything parses it (Python's parser would recurse out of stack)."""
+        if request.is_json and json_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
+            abort(400, description=f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels")
 
     @app.get("/static/vendor/htmx/<path:filename>", endpoint="vendor_static")
     def vendor_static(filename: str):
