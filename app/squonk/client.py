@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,9 +100,28 @@ class KeycloakToken:
 
 @dataclass(frozen=True)
 class RemoteFile:
+    """A file as Squonk2's listing gives it: name, ``stat.size`` and ``stat.modified``."""
+
     name: str
     size: int
     modified: str | None = None
+
+    @property
+    def modified_at(self) -> datetime | None:
+        """``modified`` as an aware UTC datetime (None when absent or not ISO 8601).
+
+        The DM writes it as an ISO 8601 time, ``2026-11-21T10:00:00Z`` or with a fraction
+        and/or an offset; a time without a zone is UTC."""
+        if not self.modified:
+            return None
+        text = self.modified.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class Squonk:
@@ -180,7 +200,8 @@ class Squonk:
 
     # -- files -------------------------------------------------------------------------
     def list_files(self, project_id: str, path: str) -> list[RemoteFile]:
-        """Files at ``path`` of the project; an absent path is simply empty."""
+        """Files at ``path`` of the project (``DmApi.list_project_files``: name, size and
+        modification time as the DM lists them); an absent path is simply empty."""
         try:
             msg = self._call(
                 "list project files",

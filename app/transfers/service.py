@@ -2,6 +2,15 @@
 
 Layout in the target's Squonk2 project (one place; the launcher builds job inputs from it):
 ``/fragalysis-files/<target>/<code>.mol``, ``<code>_apo-desolv.pdb`` and ``<code>.smi``.
+
+What counts as sent is what Squonk2 holds: the task lists the folder (name, size and
+modification time, as the DM lists them) and sends only the files :func:`in_squonk` does
+not find there. The ledger (:class:`SquonkFile`) says which bytes we sent to each place and
+since when: its row for a file is written *before* the upload, with a time strictly later
+than anything the folder held then (:func:`sending_since`), and set to the DM's own
+modification time once the file is listed. So after a worker killed mid-upload, a file
+that reached Squonk2 (listed at or after that time, with the size we sent) is not sent
+again, and one that did not (absent, or still the older file) is.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from rq.job import JobStatus
@@ -18,10 +27,11 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from app.access import can_view_transfer, visible_transfers
 from app.extensions import db
-from app.models import JobFileTransfer, Protein, Snapshot, Target, User
+from app.models import JobFileTransfer, Protein, Snapshot, SquonkFile, Target, User
 from app.models.base import as_utc, utcnow
 from app.models.transfers import FAILURE, PENDING, STARTED, SUCCESS
 from app.queueing import enqueue, live_task, task_id
+from app.squonk.client import RemoteFile
 from app.squonk.current import squonk
 from app.storage import data_path
 
@@ -105,6 +115,40 @@ def file_plan(proteins: list[Protein]) -> list[PlannedFile]:
             )
         )
     return plan
+
+
+def _resolution(listed: datetime) -> timedelta:
+    """The step of the DM's modification times: whole seconds unless it lists fractions."""
+    return timedelta(seconds=1) if listed.microsecond == 0 else timedelta(microseconds=1)
+
+
+def in_squonk(planned: PlannedFile, remote: RemoteFile | None, sent: SquonkFile | None) -> bool:
+    """Does Squonk2 hold the planned bytes? It lists the file with the planned size, the
+    ledger says we sent these bytes there, and the listed file was written at or after we
+    began sending them (so it is ours, not an older file of the same name and size).
+
+    A DM that lists no (readable) modification time leaves size and ledger to decide."""
+    if remote is None or sent is None:
+        return False
+    if remote.size != planned.size or sent.size != planned.size or sent.sha256 != planned.sha256:
+        return False
+    listed = remote.modified_at
+    if listed is None:
+        return True
+    since = as_utc(sent.uploaded)
+    if _resolution(listed) == timedelta(seconds=1):
+        since = since.replace(microsecond=0)  # the DM truncates to the second
+    return listed >= since
+
+
+def sending_since(remote: RemoteFile | None, now: datetime) -> datetime:
+    """The time a ledger row gets before its file is sent: now, or just after the file the
+    folder lists under that name if that one looks newer (a DM clock ahead of ours), so the
+    older file can never pass for the one we are about to send."""
+    listed = remote.modified_at if remote is not None else None
+    if listed is None:
+        return now
+    return max(now, listed + _resolution(listed))
 
 
 def proteins_of(target: Target, codes: list[str]) -> list[Protein]:

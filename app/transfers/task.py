@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import JobFileTransfer, SquonkFile
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
 from app.models.transfers import FAILURE, STARTED, SUCCESS
 from app.queueing import on_final_failure
-from app.squonk.client import SquonkPermanentError, SquonkTransientError
+from app.squonk.client import RemoteFile, SquonkPermanentError, SquonkTransientError
 from app.squonk.current import squonk
 from app.storage import data_path
 from app.transfers.service import (
@@ -23,10 +23,12 @@ from app.transfers.service import (
     TransferError,
     ensure_squonk_project,
     file_plan,
+    in_squonk,
     missing_files,
     missing_files_message,
     project_dir,
     proteins_of,
+    sending_since,
 )
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,8 @@ def _fail(transfer: JobFileTransfer, message: str) -> None:
 
 
 def transfer_files(transfer_id: int) -> str:
-    """Upload what is missing or changed; idempotent (a finished row is left alone, a
-    re-run after a crash skips what the ledger says already arrived)."""
+    """Upload what Squonk2 does not hold; idempotent (a finished row is left alone, a re-run
+    after a crash, even a kill -9 mid-upload, sends only what the folder lacks)."""
     transfer = db.session.get(JobFileTransfer, transfer_id)
     if transfer is None:
         log.warning("transfer %s no longer exists", transfer_id)
@@ -64,6 +66,10 @@ def transfer_files(transfer_id: int) -> str:
     if problems:
         _fail(transfer, missing_files_message(problems))
         return FAILURE
+    # Hundreds of rows stay loaded across hundreds of commits: expiring the whole identity
+    # map at each is quadratic work, and nothing else writes these rows while the task runs.
+    session = db.session()
+    session.expire_on_commit = False
     try:
         project = ensure_squonk_project(transfer.target)
         transfer.squonk_project = project
@@ -78,22 +84,16 @@ def transfer_files(transfer_id: int) -> str:
                 )
             )
         }
-
-        def current(planned) -> bool:
-            there, sent = remote.get(planned.name), ledger.get(planned.name)
-            return (
-                there is not None
-                and there.size == planned.size
-                and sent is not None
-                and sent.sha256 == planned.sha256
-            )
-
-        todo = [planned for planned in plan if not current(planned)]
+        todo = [p for p in plan if not in_squonk(p, remote.get(p.name), ledger.get(p.name))]
+        # a resumed row keeps the count its earlier attempts committed
+        earlier = min(transfer.files_uploaded or 0, len(plan) - len(todo))
         transfer.files_total = len(plan)
-        transfer.files_skipped = len(plan) - len(todo)
-        transfer.files_uploaded = 0
-        transfer.transfer_progress = round(100.0 * transfer.files_skipped / len(plan), 1)
-        db.session.commit()
+        transfer.files_skipped = len(plan) - len(todo) - earlier
+        transfer.files_uploaded = earlier
+        transfer.transfer_progress = round(100.0 * (len(plan) - len(todo)) / len(plan), 1)
+        _record_intents(todo, remote, ledger, project, path)
+        transfer.heartbeat = utcnow()
+        db.session.commit()  # before the first byte leaves: a kill from here on is resumable
         log.info(
             "transfer %s: %d files, %d to upload to %s%s",
             transfer.id,
@@ -103,9 +103,11 @@ def transfer_files(transfer_id: int) -> str:
             path,
         )
 
-        with tempfile.TemporaryDirectory(prefix="transfer-") as tmp:
-            uploaded = _upload_all(transfer, todo, project, path, Path(tmp), ledger)
-            transfer.files_uploaded = uploaded
+        if todo:
+            with tempfile.TemporaryDirectory(prefix="transfer-") as tmp:
+                _upload_all(transfer, todo, project, path, Path(tmp))
+            remote = {f.name: f for f in squonk().list_files(project, path)}
+        _confirm(plan, todo, remote, ledger)
     except SquonkPermanentError as exc:
         db.session.rollback()
         _fail(transfer, f"Squonk2 refused the files: {exc}")
@@ -117,6 +119,8 @@ def transfer_files(transfer_id: int) -> str:
     except SquonkTransientError:
         db.session.rollback()
         raise  # RQ retries with backoff; the failure callback speaks after the last try
+    finally:
+        session.expire_on_commit = True
 
     transfer.transfer_status = SUCCESS
     transfer.transfer_progress = 100.0
@@ -128,6 +132,47 @@ def transfer_files(transfer_id: int) -> str:
     db.session.commit()
     log.info("transfer %s succeeded: %s", transfer.id, transfer.message)
     return SUCCESS
+
+
+def _record_intents(
+    todo: list[PlannedFile],
+    remote: dict[str, RemoteFile],
+    ledger: dict[str, SquonkFile],
+    project: str,
+    path: str,
+) -> None:
+    """Say in the ledger which bytes are about to be sent, and since when (committed by the
+    caller before any upload): after a crash, the listing tells which of them arrived."""
+    now = utcnow()
+    for planned in todo:
+        row = ledger.get(planned.name)
+        if row is None:
+            row = SquonkFile(squonk_project=project, path=path, file_name=planned.name)
+            db.session.add(row)
+            ledger[planned.name] = row
+        row.sha256, row.size = planned.sha256, planned.size
+        row.uploaded = sending_since(remote.get(planned.name), now)
+
+
+def _confirm(
+    plan: list[PlannedFile],
+    todo: list[PlannedFile],
+    remote: dict[str, RemoteFile],
+    ledger: dict[str, SquonkFile],
+) -> None:
+    """A file counts as sent once Squonk2 lists it: check every file sent is listed with
+    its size, and keep the DM's own modification time of each (so later comparisons are
+    between two times of the DM's clock)."""
+    missing = [p.name for p in todo if remote.get(p.name) is None or remote[p.name].size != p.size]
+    if missing:
+        raise SquonkTransientError(
+            f"{len(missing)} uploaded file(s) are not listed by Squonk2: {', '.join(missing[:5])}"
+        )
+    for planned in plan:
+        row, listed = ledger.get(planned.name), remote.get(planned.name)
+        written = listed.modified_at if listed is not None else None
+        if row is not None and written is not None and as_utc(row.uploaded) != written:
+            row.uploaded = written
 
 
 def _local_file(planned: PlannedFile, tmp: Path) -> Path:
@@ -145,13 +190,13 @@ def _upload_all(
     project: str,
     path: str,
     tmp: Path,
-    ledger: dict[str, SquonkFile],
 ) -> int:
-    """Upload ``todo`` in order, recording each arrival in the ledger as it happens.
+    """Upload ``todo`` in order, moving the row's progress as files arrive.
 
     The client serialises its calls, so uploads go one at a time; the database work of
     the file that just arrived overlaps the upload of the next one (a thread uploads, this
-    thread records and commits), which keeps the bookkeeping off the critical path.
+    thread records and commits), which keeps the bookkeeping off the critical path. The
+    ledger needs nothing here: its rows were committed before the first upload.
     """
     client = squonk()
     locals_ = [(planned, _local_file(planned, tmp)) for planned in todo]
@@ -167,30 +212,15 @@ def _upload_all(
             arrivals.put((planned, None))
         arrivals.put(None)
 
-    total = transfer.files_total
-    skipped = transfer.files_skipped
-    # Expiring the whole identity map at each of hundreds of commits is quadratic work;
-    # nothing else writes these rows while the task runs, so keep them loaded.
-    session = db.session()
-    session.expire_on_commit = False
     uploader = threading.Thread(target=upload, name=f"transfer-{transfer.id}", daemon=True)
     uploader.start()
-    try:
-        return _record_arrivals(transfer, arrivals, uploader, project, path, ledger, total, skipped)
-    finally:
-        session.expire_on_commit = True
+    return _record_arrivals(transfer, arrivals, uploader)
 
 
 def _record_arrivals(
-    transfer: JobFileTransfer,
-    arrivals: queue.Queue,
-    uploader: threading.Thread,
-    project: str,
-    path: str,
-    ledger: dict[str, SquonkFile],
-    total: int,
-    skipped: int,
+    transfer: JobFileTransfer, arrivals: queue.Queue, uploader: threading.Thread
 ) -> int:
+    total, earlier = transfer.files_total, transfer.files_uploaded
     uploaded = 0
     finished = False
     while not finished:
@@ -202,20 +232,15 @@ def _record_arrivals(
             if item is None:
                 finished = True
                 break
-            planned, error = item
+            _planned, error = item
             if error is not None:
                 break
-            row = ledger.get(planned.name)
-            if row is None:
-                row = SquonkFile(squonk_project=project, path=path, file_name=planned.name)
-                db.session.add(row)
-                ledger[planned.name] = row
-            row.sha256, row.size, row.uploaded = planned.sha256, planned.size, utcnow()
             uploaded += 1
-        transfer.files_uploaded = uploaded
-        transfer.transfer_progress = round(100.0 * (skipped + uploaded) / total, 1)
+        transfer.files_uploaded = earlier + uploaded
+        transfer.transfer_progress = round(
+            100.0 * (transfer.files_skipped + earlier + uploaded) / total, 1
+        )
         transfer.heartbeat = utcnow()
-        # commit as files arrive: a crash never forgets a file that reached Squonk2
         db.session.commit()
         if error is not None:
             uploader.join()
