@@ -121,6 +121,20 @@ def init_app(app: Flask) -> None:
         if request.is_json and json_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
             abort(400, description=f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels")
 
+    @app.before_request
+    def refuse_nul_characters():
+        """No text a client sends may hold NUL: PostgreSQL cannot store it, no name has it."""
+        message = "Text may not contain NUL characters"
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            abort(400, description=message)
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if any("\x00" in v for v in request.form.values()):
+                abort(400, description=message)
+        elif request.is_json:
+            data = request.get_data(cache=True)
+            if b"\x00" in data or b"\\u0000" in data:
+                abort(400, description=message)
+
     @app.get("/static/vendor/htmx/<path:filename>", endpoint="vendor_static")
     def vendor_static(filename: str):
         """htmx 2 served from the django-js-lib-htmx package (no CDN)."""

@@ -49,6 +49,7 @@ BODIES = {
         "application/json",
         json.dumps({"target": "Mac1", "proteins": ["x" * 2**20], "title": "t" * 2**20}),
     ),
+    "nul": ("application/json", json.dumps({"target": "Mac1\u0000", "proteins": ["\u0000"]})),
     "not json": ("application/json", b"\xff\xfe not json {"),
     "form junk": (
         "application/x-www-form-urlencoded",
@@ -56,8 +57,8 @@ BODIES = {
         "&options-count=" + str(HUGE) + "&inputs-protein=nope&project=" + "p" * 300,
     ),
 }
-INT_VALUES = ("1", str(2**31), str(10**20))
-TEXT_VALUES = ("Mac1", "x" * 300, "..%2F..%2Fetc")
+INT_VALUES = ("1", str(2**31), str(10**20), "1")
+TEXT_VALUES = ("Mac1", "x" * 300, "..%2F..%2Fetc", "Mac1%00")
 
 
 def rows(app) -> tuple[int, ...]:
@@ -72,7 +73,7 @@ def urls(rule) -> list[str]:
     if not names:
         return [rule.rule]
     found = []
-    for n in range(3):
+    for n in range(len(TEXT_VALUES)):
         path = rule.rule
         for name in names:
             converter = re.search(rf"<(?:(\w+):)?{name}>", path)
