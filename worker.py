@@ -20,6 +20,11 @@ from app.extensions import queue, redis_connection
 
 log = logging.getLogger("worker")
 
+# How often a worker vouches for the task it runs (RQ's job monitoring interval, default
+# 30 s). A task's claim lapses this plus 60 s after its worker's last word; the reconciler
+# then releases it (app.queueing.release_abandoned), so a kill -9 costs about 70 s.
+HEARTBEAT_SECONDS = 10
+
 
 class JobIdFilter(logging.Filter):
     """Adds the RQ job id to every log line, so one task's lines can be followed."""
@@ -73,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
         cron.start()
     try:
         with app.app_context():
-            worker = Worker([queue()], connection=redis_connection())
+            worker = Worker(
+                [queue()],
+                connection=redis_connection(),
+                job_monitoring_interval=HEARTBEAT_SECONDS,
+            )
             worker.work(burst=args.burst, with_scheduler=True)
     finally:
         if cron is not None and cron.is_alive():

@@ -14,8 +14,9 @@ from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import Select, or_, select
 
+from app.accounts.memberships import is_member, member_project_ids
 from app.extensions import db
-from app.models import Project, Snapshot, Target, User, project_members
+from app.models import Project, Snapshot, Target, User
 
 # Endpoints reachable without logging in; everything else is default-deny.
 PUBLIC_ENDPOINTS = frozenset(
@@ -29,7 +30,7 @@ def is_public_endpoint(endpoint: str | None) -> bool:
 
 def visible_project_ids(user: User) -> Select:
     """Ids of projects whose targets the user may see (not used for admins)."""
-    member_of = select(project_members.c.project_id).where(project_members.c.user_id == user.id)
+    member_of = member_project_ids(user)
     return select(Project.id).where(
         or_(Project.open_to_public.is_(True), Project.id.in_(member_of))
     )
@@ -52,7 +53,7 @@ def can_view_target(target: Target, user: User | None = None) -> bool:
         return False
     if user.is_admin or target.project.open_to_public:
         return True
-    return any(member.id == user.id for member in target.project.members)
+    return is_member(user, target.project)
 
 
 def target_or_404(title: str) -> Target:

@@ -6,6 +6,9 @@
   queued, scheduled or running, asking again returns it.
 - :func:`on_final_failure` builds the RQ failure callback of a task whose row must say
   why it stopped once its last retry failed (RQ calls it after every failed attempt).
+- :func:`release_abandoned` hands back the work of a worker that died (kill -9, OOM):
+  RQ's own abandoned-job sweep, run by the reconciler instead of waiting for RQ's
+  10-minute maintenance.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from flask import current_app
 from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Callback, Job, JobStatus
+from rq.registry import StartedJobRegistry
 
 from app.extensions import db, queue, redis_connection
 from app.squonk.client import SquonkTransientError
@@ -44,6 +48,21 @@ def live_task(rq_id: str) -> Job | None:
     except NoSuchJobError:
         return None
     return job if job.get_status(refresh=False) in LIVE else None
+
+
+def release_abandoned() -> int:
+    """Tasks whose worker stopped sending heartbeats (it died) are released, the way RQ's
+    maintenance does it: retried while they have retries left (their failure callback hears
+    of each attempt), otherwise failed. Returns how many were released.
+
+    A running task's entry expires one heartbeat TTL (the worker's job monitoring interval
+    plus 60 s) after its worker's last heartbeat."""
+    registry = StartedJobRegistry(queue=queue())
+    expired = registry.get_expired_job_ids()
+    if expired:
+        log.warning("released %d task(s) of a dead worker: %s", len(expired), expired)
+        registry.cleanup()
+    return len(expired)
 
 
 def enqueue(func: str, kind: str, row_id: int, *, on_failure: str, timeout: int) -> Job:

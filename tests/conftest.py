@@ -7,6 +7,7 @@ fixtures are in tests/support.py, row factories in tests/factories.py."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,36 +70,19 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def redis_url():
-    """REDIS_URL, or a redis-server (fakeredis when absent) on a free loopback port."""
+    """REDIS_URL, or the throwaway Redis ``make run`` starts (app.embedded.redis_command:
+    redis-server, fakeredis when absent) on a free loopback port."""
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    port = free_port()
-    if shutil.which("redis-server"):
-        proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        stop = proc.terminate
-    else:
-        from fakeredis import TcpFakeServer
+    from app.embedded import redis_command
 
-        server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        stop = server.shutdown
+    port = free_port()
+    proc = subprocess.Popen(redis_command(port), stdout=subprocess.DEVNULL)
     wait_for(lambda: port_is_open(port), timeout=10, what=f"Redis on port {port}")
     yield f"redis://127.0.0.1:{port}/0"
-    stop()
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 def pytest_report_header(config):
@@ -186,7 +170,7 @@ def app(migrated, database_url, redis_url, tmp_path):
     bodies = collect_responses(app)
     yield app
     with app.app_context():
-        assert_no_callback_secret_leaked(bodies + [caplog_text(app)])
+        assert_no_secret_leaked(bodies, caplog_text(app))
         db.session.remove()
         db.engine.dispose()
 
@@ -210,8 +194,14 @@ def caplog_text(app) -> str:
     return app.extensions.get("test_log_text", lambda: "")()
 
 
-def assert_no_callback_secret_leaked(texts: list[str]) -> None:
-    """No page, API answer or log line may contain a job's callback secret."""
+# an API token (app.models.users) or any bearer credential in a log line; the redacted
+# forms (``fjl_<redacted>``, ``Bearer <redacted>``) do not match
+TOKEN_IN_LOG = re.compile(r"fjl_[A-Za-z0-9_-]{20,}|Bearer\s+(?!<redacted>)[A-Za-z0-9._~+/=-]{8,}")
+
+
+def assert_no_secret_leaked(bodies: list[str], log_text: str) -> None:
+    """No page, API answer or log line may contain a job's callback secret, and no log line
+    an API token or bearer credential (an answer may show a token once: when it is issued)."""
     from app.jobs.service import callback_secret
     from app.models import JobRequest
 
@@ -219,8 +209,20 @@ def assert_no_callback_secret_leaked(texts: list[str]) -> None:
         callback_secret(nonce) for nonce in db.session.scalars(select(JobRequest.callback_nonce))
     ]
     for secret in secrets:
-        for body in texts:
+        for body in [*bodies, log_text]:
             assert secret not in body, "a callback secret leaked into a response or log"
+    leaked = TOKEN_IN_LOG.search(log_text)
+    assert leaked is None, f"a token leaked into the log: {leaked.group(0)[:12]}..."
+
+
+def logged_text(caplog) -> str:
+    """Every line logged in the test so far: its setup, its call and (in teardown) its
+    teardown. ``caplog.text`` alone holds only the current phase's lines, so a scan in
+    teardown would see none of what the test itself logged."""
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    if caplog.records is not caplog.get_records("call"):
+        records += caplog.records  # the teardown's, when scanning in teardown
+    return "\n".join(caplog.handler.format(record) for record in records)
 
 
 @pytest.fixture(autouse=True)
@@ -231,7 +233,7 @@ def capture_logs(request, caplog):
     caplog.set_level(logging.DEBUG)
     if "app" in request.fixturenames:
         app = request.getfixturevalue("app")
-        app.extensions["test_log_text"] = lambda: caplog.text
+        app.extensions["test_log_text"] = lambda: logged_text(caplog)
     yield
 
 

@@ -111,6 +111,7 @@ def test_protein_ids_of_private_targets_do_not_leak(app, login, world):
             p.id
             for p in db.session.scalars(select(Protein).join(Target).where(Target.title == "Mpro"))
         ]
+    assert len(private_ids) == 3
     outsider = login("outsider")
     assert all(
         outsider.get(f"/proteins/{pid}/depiction.svg").status_code == 404 for pid in private_ids

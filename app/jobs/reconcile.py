@@ -3,7 +3,9 @@
 Every RECONCILE_INTERVAL seconds (RQ's cron scheduler, started by worker.py) it asks
 Squonk2 about jobs that are not finished and have heard nothing for RECONCILE_QUIET_SECONDS,
 applying what it learns as events with source ``poll``; a job Squonk2 no longer knows
-becomes FAILURE ("lost"). Launches stuck in OPEN (their worker died) are queued again.
+becomes FAILURE ("lost"). Tasks of a worker that died are released first (retried, or
+failed once out of retries); launches stuck in OPEN and transfers without a live task are
+then queued again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.jobs.hooks import enqueue_launch
 from app.jobs.service import import_failed
 from app.models import JobFileTransfer, JobRequest
 from app.models.base import utcnow
+from app.queueing import release_abandoned
 from app.squonk.client import SquonkPermanentError, SquonkTransientError
 from app.squonk.current import squonk
 from app.transfers.service import enqueue_transfer, orphaned_transfers
@@ -93,6 +96,10 @@ def interrupted_imports(now) -> list[JobRequest]:
 
 def reconcile() -> dict[str, int]:
     """One pass over quiet jobs; returns counts by outcome (for the log and tests)."""
+    counts: dict[str, int] = {}
+    released = release_abandoned()
+    if released:
+        counts["tasks_released"] = released
     now = utcnow()
     quiet = now - timedelta(seconds=current_app.config["RECONCILE_QUIET_SECONDS"])
     candidates = db.session.scalars(
@@ -102,7 +109,6 @@ def reconcile() -> dict[str, int]:
             or_(JobRequest.last_heard.is_(None), JobRequest.last_heard < quiet),
         )
     ).all()
-    counts: dict[str, int] = {}
     for job_id in candidates:
         job = db.session.scalar(select(JobRequest).where(JobRequest.id == job_id).with_for_update())
         if job is None or job.job_status not in states.RUNNING:

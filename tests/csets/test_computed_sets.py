@@ -375,7 +375,7 @@ def test_a_failure_while_storing_leaves_no_rows_and_no_files(
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(store, "add_molecules", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="database went away"):  # ours, not another
         store_set("Mac1", mac1_sdf)
     assert stored_state(app) == before
 
@@ -465,7 +465,7 @@ def test_a_failed_delete_keeps_the_whole_set(
     monkeypatch.setattr(AuditEvent, "record", broken)
     with app.app_context():
         cset = db.session.scalar(select(ComputedSet).where(ComputedSet.name == name))
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError, match="audit table locked"):
             store.delete_computed_set(cset, None)
     assert stored_state(app) == before
 

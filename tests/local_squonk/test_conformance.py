@@ -249,15 +249,25 @@ def test_instances_and_tasks(
     assert not again.success and again.http_status_code == 403
     assert not DmApi.delete_instance_token(instance_id=instance_id, token=token).success
 
+    def hidden_paths() -> list[str]:
+        listing = DmApi.list_project_files(
+            dm.token, project_id=project, project_path="/", include_hidden=True
+        )
+        assert listing.success, listing.msg
+        return listing.msg["paths"]
+
+    # the instance's hidden directory is listed while the instance exists...
+    assert any(p.startswith(".instance-") for p in hidden_paths())
     rv = DmApi.delete_instance(dm.token, instance_id=instance_id)
     assert rv.success and rv.msg["task_id"].startswith("task-")
     gone = DmApi.get_instance(dm.token, instance_id=instance_id)
     assert not gone.success and gone.http_status_code == 404
     assert not DmApi.delete_instance(dm.token, instance_id=instance_id).success
+    # ... and gone with it
+    assert not any(p.startswith(".instance-") for p in hidden_paths())
     hidden = DmApi.list_project_files(
         dm.token, project_id=project, project_path="/", include_hidden=True
     )
-    assert not any(p.startswith(".instance-") for p in hidden.msg["paths"])
     # The job's output stays in the project after the instance is deleted.
     assert "conformers.sdf" in {f["file_name"] for f in hidden.msg["files"]}
     by_context = DmApi.get_tasks(dm.token, instance_callback_context="job-request-1")
