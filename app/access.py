@@ -4,8 +4,17 @@ Rules:
 - anonymous callers see nothing but the login page (and the health probes, and the
   Squonk2 callback, which carries its own secret);
 - a logged-in user sees the targets of public projects and of the projects they belong to;
-- an admin sees everything;
-- anything a caller may not see is answered 404, exactly as if it did not exist.
+- *working* on a target (sending its files to Squonk2, launching, cancelling or re-running
+  a job, uploading a computed set) needs membership of the target's project, public targets
+  included (Fragalysis' rule); admins count as members of every project;
+- another user's snapshots, transfers and job requests are visible to members of the
+  target's project only; one's own stay visible; computed sets are published results,
+  visible to everyone who may see the target;
+- deleting or replacing a computed set: its owner or an admin;
+- anything a caller may not see is answered 404, exactly as if it did not exist; a refusal
+  on something they may see is 403 and says why ("You are not a member of project P").
+
+Memberships come from the source ``MEMBERSHIP_SOURCE`` names (app.accounts.memberships).
 """
 
 from __future__ import annotations
@@ -20,7 +29,16 @@ from app.models import Project, Snapshot, Target, User
 
 # Endpoints reachable without logging in; everything else is default-deny.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "static", "vendor_static", "health.healthz", "health.readyz", "health.metrics"}
+    {
+        "auth.login",
+        "auth.oidc_login",
+        "auth.oidc_callback",
+        "static",
+        "vendor_static",
+        "health.healthz",
+        "health.readyz",
+        "health.metrics",
+    }
 )
 
 
@@ -56,6 +74,35 @@ def can_view_target(target: Target, user: User | None = None) -> bool:
     return is_member(user, target.project)
 
 
+def is_project_member(target: Target, user: User | None = None) -> bool:
+    """May the user work on the target: an admin, or a member of its project?"""
+    user = user if user is not None else current_user
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.is_admin) or is_member(user, target.project)
+
+
+def not_a_member(target: Target) -> str:
+    return f"You are not a member of project {target.project.title}"
+
+
+def require_member(target: Target) -> None:
+    """403 with the reason unless the caller may work on the target."""
+    if not is_project_member(target):
+        abort(403, description=not_a_member(target))
+
+
+def sees_others_work(user: User, target: Target) -> bool:
+    """Others' snapshots, transfers and job requests: for members (and admins) only."""
+    return is_project_member(target, user)
+
+
+def visible_work(user: User, owner_column, target_project_column):
+    """The SQL condition for rows of others' work (snapshots, transfers, jobs): the caller's
+    own, or on a project the caller is a member of. Not used for admins."""
+    return or_(owner_column == user.id, target_project_column.in_(member_project_ids(user)))
+
+
 def target_or_404(title: str) -> Target:
     """Load a target by title, or 404 if it does not exist or is not visible."""
     target = db.session.scalar(select(Target).where(Target.title == title))
@@ -64,11 +111,31 @@ def target_or_404(title: str) -> Target:
     return target
 
 
-def snapshot_or_404(snapshot_id: int) -> Snapshot:
-    """Load a snapshot, or 404 unless its target is visible to the caller."""
+def can_view_snapshot(snapshot: Snapshot, user: User | None = None) -> bool:
+    """One's own snapshots of a visible target, and others' for project members."""
+    user = user if user is not None else current_user
+    if not can_view_target(snapshot.target, user):
+        return False
+    return snapshot.author_id == user.id or sees_others_work(user, snapshot.target)
+
+
+def visible_snapshots(target: Target, user: User | None = None) -> Select:
+    """A select of the snapshots of a (visible) target the user may see."""
+    user = user if user is not None else current_user
+    stmt = select(Snapshot).where(Snapshot.target_id == target.id)
+    if sees_others_work(user, target):
+        return stmt
+    return stmt.where(Snapshot.author_id == user.id)
+
+
+def snapshot_or_404(snapshot_id: int, work: bool = False) -> Snapshot:
+    """Load a snapshot the caller may see (404 otherwise); ``work``: to send its files or
+    launch a job on it, which needs membership of the target's project (403 otherwise)."""
     snapshot = db.session.get(Snapshot, snapshot_id)
-    if snapshot is None or not can_view_target(snapshot.target):
+    if snapshot is None or not can_view_snapshot(snapshot):
         abort(404)
+    if work:
+        require_member(snapshot.target)
     return snapshot
 
 
@@ -85,11 +152,11 @@ def require_login_for_request() -> None:
 
 
 def can_view_transfer(transfer, user: User | None = None) -> bool:
-    """Own transfers, all transfers for admins, and others' only on public targets."""
+    """Own transfers of a visible target, and others' for project members."""
     user = user if user is not None else current_user
     if not can_view_target(transfer.target, user):
         return False
-    return user.is_admin or transfer.user_id == user.id or transfer.target.project.open_to_public
+    return transfer.user_id == user.id or sees_others_work(user, transfer.target)
 
 
 def visible_transfers(user: User | None = None) -> Select:
@@ -99,9 +166,8 @@ def visible_transfers(user: User | None = None) -> Select:
     stmt = select(JobFileTransfer).join(Target, JobFileTransfer.target_id == Target.id)
     if user.is_admin:
         return stmt
-    public = select(Project.id).where(Project.open_to_public.is_(True))
     return stmt.where(Target.project_id.in_(visible_project_ids(user))).where(
-        or_(JobFileTransfer.user_id == user.id, Target.project_id.in_(public))
+        visible_work(user, JobFileTransfer.user_id, Target.project_id)
     )
 
 
@@ -124,16 +190,25 @@ def admin_or_404() -> None:
 
 
 def can_view_job(job, user: User | None = None) -> bool:
-    """Whoever may see the target may follow its jobs."""
-    return can_view_target(job.target, user)
+    """One's own jobs of a visible target, and others' for project members."""
+    user = user if user is not None else current_user
+    if not can_view_target(job.target, user):
+        return False
+    return job.user_id == user.id or sees_others_work(user, job.target)
 
 
-def can_act_on_job(job, user: User | None = None) -> bool:
-    """Cancel, re-run as the same row, describe: the job's owner or an admin."""
+def is_job_owner(job, user: User | None = None) -> bool:
     user = user if user is not None else current_user
     return bool(getattr(user, "is_authenticated", False)) and (
         user.is_admin or job.user_id == user.id
     )
+
+
+def can_act_on_job(job, user: User | None = None) -> bool:
+    """Cancel, re-run, retry the import, describe: the job's owner or an admin, being a
+    member of the target's project."""
+    user = user if user is not None else current_user
+    return is_job_owner(job, user) and is_project_member(job.target, user)
 
 
 def visible_jobs(user: User | None = None) -> Select:
@@ -143,8 +218,10 @@ def visible_jobs(user: User | None = None) -> Select:
     stmt = select(JobRequest)
     if user.is_admin:
         return stmt
-    return stmt.join(Target, JobRequest.target_id == Target.id).where(
-        Target.project_id.in_(visible_project_ids(user))
+    return (
+        stmt.join(Target, JobRequest.target_id == Target.id)
+        .where(Target.project_id.in_(visible_project_ids(user)))
+        .where(visible_work(user, JobRequest.user_id, Target.project_id))
     )
 
 
@@ -155,8 +232,10 @@ def job_or_404(job_id: int, act: bool = False):
     job = db.session.get(JobRequest, job_id)
     if job is None or not can_view_job(job):
         abort(404)
-    if act and not can_act_on_job(job):
-        abort(403)
+    if act:
+        if not is_job_owner(job):
+            abort(403, description="Only the job's owner or an admin may do that")
+        require_member(job.target)
     return job
 
 

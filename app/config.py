@@ -41,6 +41,21 @@ def as_megabytes(value: str) -> int:
     return int(value) * 1024 * 1024
 
 
+def as_seconds(name: str) -> Callable[[Any], int]:
+    """A parser of a whole, non-negative number of seconds whose error names the setting."""
+
+    def parse(value: Any) -> int:
+        try:
+            seconds = int(str(value).strip())
+        except ValueError:
+            seconds = -1
+        if seconds < 0:
+            raise RuntimeError(f"{name} must be a whole number of seconds (0 or more)")
+        return seconds
+
+    return parse
+
+
 def sqlalchemy_url(url: str) -> str:
     """A database URL as SQLAlchemy wants it: PostgreSQL through psycopg 3 (the driver we
     install), whichever spelling (``postgres://``, ``postgresql://``) was configured."""
@@ -135,8 +150,121 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CSET_MAX_BYTES", DEFAULT_MAX_BYTES, parse=int, doc="largest computed-set SDF"),
     Setting("CSET_MAX_RECORDS", DEFAULT_MAX_RECORDS, parse=int, doc="most molecules in a set"),
     Setting("PASSWORD_HASH_METHOD", "scrypt", doc="werkzeug's password hash method"),
+    # Log-in through an OpenID provider (Keycloak), app.accounts.oidc; off unless OIDC_ISSUER
+    Setting(
+        "OIDC_ISSUER",
+        None,
+        doc="the OpenID provider's issuer, e.g. https://keycloak.example.org/realms/xchem "
+        "(its settings are read from <issuer>/.well-known/openid-configuration)",
+    ),
+    Setting("OIDC_CLIENT_ID", None, doc="this application's client id at the provider"),
+    Setting("OIDC_CLIENT_SECRET", None, doc="the client's secret (a confidential client)"),
+    Setting("OIDC_SCOPES", "openid profile email", doc="scopes asked for; openid is required"),
+    Setting(
+        "OIDC_ADMIN_ROLE",
+        None,
+        doc="a role or group (realm_access.roles, resource_access.<client id>.roles, roles or "
+        "groups claim of the ID token) that makes the user an admin; unset: admins are local",
+    ),
+    Setting("OIDC_PROVIDER_NAME", "Diamond (Keycloak)", doc="shown on the log-in button"),
+    Setting(
+        "LOCAL_LOGIN",
+        True,
+        parse=as_bool,
+        doc="the username/password form; false (only with OIDC_ISSUER) leaves the provider",
+    ),
+    # Project memberships: the local table (app.accounts.memberships) or ISPyB
+    Setting(
+        "MEMBERSHIP_SOURCE",
+        "local",
+        doc="where project memberships come from: local (the project_members table an admin "
+        "fills) or ispyb (the proposals and visits ISPyB links to the user's login)",
+    ),
+    Setting(
+        "ISPYB_URL",
+        None,
+        doc="ISPyB's database, e.g. mysql+pymysql://user:password@ispyb-host/ispyb; "
+        "required when MEMBERSHIP_SOURCE is ispyb",
+    ),
+    Setting(
+        "ISPYB_CACHE_SECONDS",
+        120,
+        parse=as_seconds("ISPYB_CACHE_SECONDS"),
+        doc="how long a web process keeps the visits and proposals ISPyB gave for a user",
+    ),
     Setting("WTF_CSRF_ENABLED", True, parse=as_bool),
 )
+
+MEMBERSHIP_SOURCES = ("local", "ispyb")
+
+
+def check_membership_settings(values: dict[str, Any]) -> None:
+    """Stop start-up, naming the setting, when the membership settings cannot work."""
+    source = values["MEMBERSHIP_SOURCE"] = str(values["MEMBERSHIP_SOURCE"]).strip().lower()
+    if source not in MEMBERSHIP_SOURCES:
+        raise RuntimeError(
+            f"MEMBERSHIP_SOURCE must be one of {', '.join(MEMBERSHIP_SOURCES)}, not {source!r}"
+        )
+    cache_seconds = as_seconds("ISPYB_CACHE_SECONDS")
+    values["ISPYB_CACHE_SECONDS"] = cache_seconds(values["ISPYB_CACHE_SECONDS"])
+    if source != "ispyb":
+        return
+    url = (values["ISPYB_URL"] or "").strip()
+    if not url:
+        raise RuntimeError(
+            "ISPYB_URL must be set when MEMBERSHIP_SOURCE is ispyb "
+            "(e.g. mysql+pymysql://user:password@ispyb-host/ispyb)"
+        )
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in ("mysql", "mariadb"):
+        # the URL itself is not repeated: it may carry a password
+        raise RuntimeError(
+            "ISPYB_URL must be a MySQL/MariaDB URL such as "
+            "mysql+pymysql://user:password@ispyb-host/ispyb"
+        )
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def check_oidc_settings(values: dict[str, Any]) -> None:
+    """Stop start-up, naming the setting, when the OIDC log-in settings cannot work.
+
+    OIDC is on when ``OIDC_ISSUER`` is set; the client id and secret are then required.
+    """
+    from urllib.parse import urlsplit
+
+    issuer = (values["OIDC_ISSUER"] or "").strip().rstrip("/") or None
+    values["OIDC_ISSUER"] = issuer
+    local_login = values["LOCAL_LOGIN"]
+    values["LOCAL_LOGIN"] = as_bool(local_login) if isinstance(local_login, str) else local_login
+    name = (values["OIDC_PROVIDER_NAME"] or "").strip()
+    values["OIDC_PROVIDER_NAME"] = name or "Diamond (Keycloak)"
+    if issuer is None:
+        if not values["LOCAL_LOGIN"]:
+            raise RuntimeError(
+                "LOCAL_LOGIN may be false only when OIDC_ISSUER is set: nobody could log in"
+            )
+        return
+    parts = urlsplit(issuer)
+    if not parts.hostname or not (
+        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
+    ):
+        raise RuntimeError(
+            "OIDC_ISSUER must be an https URL such as https://keycloak.example.org/realms/xchem "
+            "(http only on loopback)"
+        )
+    for name in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not (values[name] or "").strip():
+            raise RuntimeError(f"{name} must be set when OIDC_ISSUER is set")
+    if "openid" not in str(values["OIDC_SCOPES"] or "").split():
+        raise RuntimeError("OIDC_SCOPES must include openid (e.g. openid profile email)")
 
 
 def _runtime() -> dict[str, str]:
@@ -163,6 +291,8 @@ def resolve(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         )
         values[setting.name] = setting.default if raw is None else setting.parse(raw)
     values.update(config)
+    check_membership_settings(values)
+    check_oidc_settings(values)
 
     if embedded and not values["SQLALCHEMY_DATABASE_URI"]:
         values["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{INSTANCE_DIR / 'launcher.db'}"

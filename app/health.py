@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 
+from app.accounts import ispyb
 from app.extensions import db, redis_connection
 from app.metrics import render
 from app.squonk.current import squonk
@@ -40,12 +41,14 @@ def check_squonk() -> str:
 
 @bp.get("/readyz")
 def readyz():
-    """Database, Redis and Squonk2 are reachable (503 naming what is not)."""
+    """Database, Redis, Squonk2 and (when memberships come from it) ISPyB are reachable
+    (503 naming what is not)."""
     checks = {}
     for name, check in (
         ("database", check_database),
         ("redis", check_redis),
         ("squonk2", check_squonk),
+        ("ispyb", ispyb.check),
     ):
         try:
             checks[name] = check()

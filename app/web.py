@@ -27,6 +27,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
+from app.accounts.memberships import MembershipUnavailable
 from app.api import MAX_ID, MAX_JSON_DEPTH, json_depth
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,11 @@ MESSAGES = {
     413: "The upload is too large",
     500: "Something went wrong",
 }
+
+MEMBERSHIPS_UNAVAILABLE = (
+    "Project memberships cannot be checked: ISPyB, where they come from, cannot be reached "
+    "right now. Please try again later."
+)
 
 
 def vary_on_htmx(response: Response) -> Response:
@@ -173,8 +179,8 @@ def init_app(app: Flask) -> None:
         text = MESSAGES.get(code, MESSAGES[500])
         if isinstance(error, CSRFError):
             text = "The form expired or is missing its CSRF token; reload the page and retry"
-        elif code == 400 and description and not str(description).startswith("The browser"):
-            text = str(description)
+        elif code in (400, 403) and description and description != type(error).description:
+            text = str(description)  # our own reason (Werkzeug's stock text says nothing)
         elif code == 413 and app.config.get("MAX_CONTENT_LENGTH"):
             text = f"{text}: at most {app.config['MAX_CONTENT_LENGTH'] / 2**20:g} MB"
         if wants_json():
@@ -186,3 +192,16 @@ def init_app(app: Flask) -> None:
             app.register_error_handler(code, handle)
     app.register_error_handler(CSRFError, handle)
     app.register_error_handler(500, handle)
+
+    @app.errorhandler(MembershipUnavailable)
+    def memberships_unavailable(error):
+        """Access cannot be decided while ISPyB is down: say so (503), show nothing."""
+        if wants_json():
+            response = jsonify({"error": MEMBERSHIPS_UNAVAILABLE})
+        else:
+            response = Response(
+                render_template("error.html", code=503, message=MEMBERSHIPS_UNAVAILABLE)
+            )
+        response.status_code = 503
+        response.headers["Retry-After"] = "30"
+        return response

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 PASSWORDS = {
     "member": "member-password",
+    "colleague": "colleague-password",
     "outsider": "outsider-password",
     "admin": "admin-password",
 }
@@ -197,11 +198,16 @@ def caplog_text(app) -> str:
 # an API token (app.models.users) or any bearer credential in a log line; the redacted
 # forms (``fjl_<redacted>``, ``Bearer <redacted>``) do not match
 TOKEN_IN_LOG = re.compile(r"fjl_[A-Za-z0-9_-]{20,}|Bearer\s+(?!<redacted>)[A-Za-z0-9._~+/=-]{8,}")
+# a JWT (an OpenID provider's ID, access or refresh token): base64url JSON header and claims
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
 def assert_no_secret_leaked(bodies: list[str], log_text: str) -> None:
-    """No page, API answer or log line may contain a job's callback secret, and no log line
-    an API token or bearer credential (an answer may show a token once: when it is issued)."""
+    """No page, API answer or log line may contain a job's callback secret, a JWT (an OpenID
+    provider's tokens) or the OIDC client secret, and no log line an API token or bearer
+    credential (an answer may show a token once: when it is issued)."""
+    from flask import current_app
+
     from app.jobs.service import callback_secret
     from app.models import JobRequest
 
@@ -213,6 +219,12 @@ def assert_no_secret_leaked(bodies: list[str], log_text: str) -> None:
             assert secret not in body, "a callback secret leaked into a response or log"
     leaked = TOKEN_IN_LOG.search(log_text)
     assert leaked is None, f"a token leaked into the log: {leaked.group(0)[:12]}..."
+    # no JWT and no OIDC client secret anywhere, answers included
+    client_secret = current_app.config.get("OIDC_CLIENT_SECRET")
+    for scanned in [*bodies, log_text]:
+        jwt = JWT.search(scanned)
+        assert jwt is None, f"a JWT leaked into a response or log: {jwt.group(0)[:12]}..."
+        assert not client_secret or client_secret not in scanned, "the OIDC client secret leaked"
 
 
 def logged_text(caplog) -> str:
@@ -244,9 +256,11 @@ def runner(app):
 
 @pytest.fixture
 def users(app):
-    """The three demo roles: a member of lb00000-1, an outsider, an admin."""
+    """The roles: ``member`` (who makes the snapshots and jobs of most tests) and
+    ``colleague``, both members of Mac1's public project lb18145-1 and of the private
+    lb00000-1 (Mpro); an ``outsider`` (a member of neither) and an ``admin``."""
     for name, password in PASSWORDS.items():
-        projects = ("lb00000-1",) if name == "member" else ()
+        projects = ("lb00000-1", "lb18145-1") if name in ("member", "colleague") else ()
         factories.user(app, name, password, projects=projects, admin=name == "admin")
     return dict(PASSWORDS)
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import Select, select
 
+from app.config import MEMBERSHIP_SOURCES
 from app.models import Project, User, project_members
 
-SOURCES = ("local", "ispyb")
+SOURCES = MEMBERSHIP_SOURCES
 
 
 class MembershipUnavailable(RuntimeError):

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import computed_set_or_404, target_or_404
+from app.access import computed_set_or_404, require_member, target_or_404
 from app.api import error, iso
 from app.csets.service import (
     create_computed_set,
@@ -117,6 +117,7 @@ def create_compound_set():
     if not title:
         return error("target is required", target="required")
     target = target_or_404(title)
+    require_member(target)
     sdf, pdb_zip, validate_only = compound_set_upload()
     if validate_only:
         return upload_answer(None, validate_upload(target, sdf, pdb_zip), True, 200)

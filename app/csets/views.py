@@ -25,6 +25,8 @@ from wtforms.validators import DataRequired
 from app.access import (
     can_delete_computed_set,
     computed_set_or_404,
+    is_project_member,
+    require_member,
     target_or_404,
     visible_targets,
 )
@@ -63,11 +65,13 @@ def acting_user():
 
 
 def upload_form() -> UploadForm:
-    """The upload form with the targets this user may see as choices."""
+    """The upload form with the targets this user may upload to (their projects') as
+    choices; another visible target posted anyway is a 403 that says why."""
     form = UploadForm()
-    titles = db.session.scalars(
-        visible_targets().with_only_columns(Target.title).order_by(Target.title)
-    ).all()
+    if request.method == "POST" and request.form.get("target"):
+        require_member(target_or_404(request.form["target"]))
+    targets = db.session.scalars(visible_targets().order_by(Target.title)).all()
+    titles = [t.title for t in targets if is_project_member(t)]
     form.target.choices = [(t, t) for t in titles]
     if request.method == "GET" and request.args.get("target") in titles:
         form.target.data = request.args["target"]

@@ -96,7 +96,7 @@ IDS_BODY = body_schema({"ids": {"type": "array", "maxItems": 1000, "items": ID}}
 def create_job_request():
     """Launch: ``{"snapshot", "job", "inputs", "options", "summary"?, "run_again"?}``."""
     body = valid_body(LAUNCH_BODY)
-    snapshot = snapshot_or_404(body["snapshot"])
+    snapshot = snapshot_or_404(body["snapshot"], work=True)
     try:
         job = launch(
             LaunchRequest(

@@ -15,9 +15,15 @@ from flask import (
 )
 from flask_login import current_user
 from htmx_flask import make_response
-from sqlalchemy import select
 
-from app.access import can_act_on_job, job_or_404, snapshot_or_404, target_or_404
+from app.access import (
+    can_act_on_job,
+    is_project_member,
+    job_or_404,
+    snapshot_or_404,
+    target_or_404,
+    visible_jobs,
+)
 from app.api import query_id
 from app.jobs.service import (
     TABLE_DEFERRED,
@@ -95,7 +101,7 @@ def chosen_schema():
 @bp.get("/snapshots/<int:snapshot_id>/launch")
 def new(snapshot_id: int):
     """The launch dialog for one job, with its defaults."""
-    snapshot = snapshot_or_404(snapshot_id)
+    snapshot = snapshot_or_404(snapshot_id, work=True)
     schema = chosen_schema()
     codes = snapshot.protein_codes
     rerun = query_id("rerun")
@@ -111,7 +117,7 @@ def new(snapshot_id: int):
 @bp.post("/snapshots/<int:snapshot_id>/launch")
 def create(snapshot_id: int):
     """Run the launch checks; on success, go to the new job's page."""
-    snapshot = snapshot_or_404(snapshot_id)
+    snapshot = snapshot_or_404(snapshot_id, work=True)
     schema = chosen_schema()
     codes = snapshot.protein_codes
     form = build_launch_form(schema, codes, codes)
@@ -144,7 +150,11 @@ def detail(job_id: int):
     """A job: inputs, options, status and history."""
     job = job_or_404(job_id)
     return render_template(
-        "jobs/detail.html", job=job, schema=job_schemas().get(job.job_key), **status_context(job)
+        "jobs/detail.html",
+        job=job,
+        schema=job_schemas().get(job.job_key),
+        member=is_project_member(job.target),
+        **status_context(job),
     )
 
 
@@ -218,7 +228,7 @@ def job_list(stmt, base_url: str, title: str, target=None):
 @bp.get("/jobs/")
 def mine():
     """My jobs."""
-    stmt = select(JobRequest).where(JobRequest.user_id == current_user.id)
+    stmt = visible_jobs().where(JobRequest.user_id == current_user.id)
     return job_list(stmt, url_for("jobs.mine"), "My jobs")
 
 
@@ -226,7 +236,7 @@ def mine():
 def of_target(title: str):
     """Every job of a target the user may see."""
     target = target_or_404(title)
-    stmt = select(JobRequest).where(JobRequest.target_id == target.id)
+    stmt = visible_jobs().where(JobRequest.target_id == target.id)
     return job_list(stmt, url_for("jobs.of_target", title=title), f"Jobs of {title}", target)
 
 

@@ -26,8 +26,14 @@ CREDENTIALS_FILE = INSTANCE_DIR / "demo_credentials.json"
 
 DEMO_USERS = [
     # username, email, admin, member of the private project, what they show
-    ("member", "member@example.org", False, True, "member of the private project lb00000-1"),
-    ("outsider", "outsider@example.org", False, False, "sees only public targets"),
+    (
+        "member",
+        "member@example.org",
+        False,
+        True,
+        "member of Mac1's project lb18145-1 and of the private lb00000-1 (Mpro)",
+    ),
+    ("outsider", "outsider@example.org", False, False, "sees public targets, runs nothing"),
     ("admin", "admin@example.org", True, False, "administrator, sees everything"),
 ]
 
@@ -62,6 +68,7 @@ def ensure_demo_users() -> dict[str, str]:
     except (OSError, ValueError):
         credentials = {}
     private = get_or_create_project(PRIVATE_PROJECT)
+    public = get_or_create_project(PUBLIC_PROJECT)
     for username, email, admin, member, _ in DEMO_USERS:
         user = db.session.scalar(select(User).where(User.username == username))
         if user is None or username not in credentials:
@@ -70,8 +77,9 @@ def ensure_demo_users() -> dict[str, str]:
                 user = User(username=username, email=email, is_admin=admin)
                 db.session.add(user)
             user.set_password(credentials[username])
-        if member and private not in user.projects:
-            user.projects.append(private)
+        for project in (private, public) if member else ():
+            if project not in user.projects:
+                user.projects.append(project)
     db.session.commit()
     CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS_FILE.write_text(json.dumps(credentials, indent=2))

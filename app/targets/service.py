@@ -8,7 +8,7 @@ import re
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import defer
 
-from app.access import visible_targets
+from app.access import visible_snapshots, visible_targets
 from app.api import Page
 from app.extensions import db
 from app.models import Protein, Snapshot, Target, User
@@ -106,7 +106,8 @@ def protein_page(target: Target, query: str, number: int | None, size: int) -> d
 
 
 def recent_snapshots(target: Target, limit: int | None = None) -> list[Snapshot]:
-    stmt = select(Snapshot).where(Snapshot.target_id == target.id).order_by(Snapshot.created.desc())
+    """The target's snapshots the current user may see, newest first."""
+    stmt = visible_snapshots(target).order_by(Snapshot.created.desc())
     return list(db.session.scalars(stmt.limit(limit) if limit else stmt))
 
 

@@ -15,7 +15,13 @@ from flask import (
 )
 from flask_login import current_user
 
-from app.access import can_view_target, snapshot_or_404, target_or_404
+from app.access import (
+    can_view_target,
+    is_project_member,
+    not_a_member,
+    snapshot_or_404,
+    target_or_404,
+)
 from app.extensions import db
 from app.models import Protein
 from app.targets.service import (
@@ -126,4 +132,6 @@ def detail_of_snapshot(snapshot_id: int):
         target=snapshot.target,
         transfer=latest_transfer(snapshot.id),
         job_schemas=current_app.extensions["job_schemas"],
+        member=is_project_member(snapshot.target),
+        not_a_member=not_a_member(snapshot.target),
     )

@@ -62,7 +62,7 @@ TRANSFER_BODY = body_schema({"snapshot": ID, "proteins": codes()}, required=("sn
 def create_transfer():
     """``{"snapshot": id, "proteins"?: [codes]}`` -> 201 (new) or 200 (fresh or in flight)."""
     body = valid_body(TRANSFER_BODY)
-    snapshot = snapshot_or_404(body["snapshot"])
+    snapshot = snapshot_or_404(body["snapshot"], work=True)
     try:
         transfer, created = request_transfer(snapshot, current_user, body.get("proteins"))
     except TransferError as exc:

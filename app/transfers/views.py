@@ -27,7 +27,7 @@ def panel(transfer: JobFileTransfer | None, snapshot, error: str | None = None) 
 @bp.post("/snapshots/<int:snapshot_id>/transfer")
 def start(snapshot_id: int):
     """Send the snapshot's files to the target's Squonk2 project."""
-    snapshot = snapshot_or_404(snapshot_id)
+    snapshot = snapshot_or_404(snapshot_id, work=True)
     try:
         transfer, _ = request_transfer(snapshot, current_user)
     except TransferError as exc:

@@ -15,7 +15,7 @@ from app.csets.validator import build_header_block
 from app.extensions import db
 from app.models import AuditEvent, ComputedMolecule, ComputedSet
 from tests import factories
-from tests.conftest import MPRO_DIR, PASSWORDS
+from tests.conftest import MPRO_DIR
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "csets"
 VALID_MAC1 = CORPUS / "valid_mac1.sdf"
@@ -63,10 +63,8 @@ def mol_block_of(folder: Path, code: str) -> str:
 
 
 @pytest.fixture
-def colleague(app, users, monkeypatch):
-    """A second member of the private project lb00000-1 (Mpro): ``login("colleague")``."""
-    monkeypatch.setitem(PASSWORDS, "colleague", "colleague-password")
-    factories.user(app, "colleague", "colleague-password", projects=("lb00000-1",))
+def colleague(users):
+    """A second member of the member's projects (tests/conftest.py ``users``)."""
     return "colleague"
 
 

@@ -167,8 +167,28 @@ def test_upload_needs_a_user_who_may_see_the_target(app, login, world, mpro_sdf)
         content_type="multipart/form-data",
         data={"target": "Mpro", "sdf": (io.BytesIO(mpro_sdf), "m.sdf")},
     )
-    assert page.status_code == 200 and "Not a valid choice" in page.text
-    assert 'value="Mpro"' not in page.text  # the private target is not even offered
+    assert page.status_code == 404  # the private target does not exist for them
+    offered = outsider.get("/computed-sets/upload")
+    assert 'value="Mpro"' not in offered.text and 'value="Mac1"' not in offered.text
+    assert "You are not a member of any target" in offered.text
+    # a public target they may see: uploading to it is for its project's members
+    page = outsider.post(
+        "/computed-sets/upload",
+        content_type="multipart/form-data",
+        data={
+            "target": "Mac1",
+            "sdf": (io.BytesIO(mpro_sdf), "m.sdf"),
+            "csrf_token": outsider.csrf,
+        },
+    )
+    assert page.status_code == 403 and "You are not a member of project lb18145-1" in page.text
+    api = outsider.post(
+        "/api/compound-sets/",
+        content_type="multipart/form-data",
+        data={"target": "Mac1", "sdf": (io.BytesIO(mpro_sdf), "m.sdf")},
+    )
+    assert api.status_code == 403
+    assert api.json == {"error": "You are not a member of project lb18145-1"}
     api = outsider.post(
         "/api/compound-sets/",
         content_type="multipart/form-data",

@@ -57,7 +57,8 @@ def test_a_failed_import_leaves_a_successful_job_with_a_retry(
     assert job["job_status"] == "SUCCESS" and "could not be imported" in job["message"]
     page = member.get(f"/jobs/{job_id}/")
     assert 'id="retry-import"' in page.text
-    assert login("outsider").post(f"/jobs/{job_id}/retry-import").status_code == 403
+    assert login("outsider").post(f"/jobs/{job_id}/retry-import").status_code == 404
+    assert login("colleague").post(f"/jobs/{job_id}/retry-import").status_code == 403
     monkeypatch.undo()
     assert results.build_header_block is real  # the retry runs the real import
     member.post(f"/jobs/{job_id}/retry-import", data={"csrf_token": member.csrf})

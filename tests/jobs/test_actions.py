@@ -18,14 +18,18 @@ from tests.support import (
 from tests.support import job_history as history
 
 
-def test_cancel_by_others_is_404_on_private_and_403_on_public(app, small_targets, login):
+def test_cancel_by_others_is_404_for_outsiders_and_403_for_colleagues(app, small_targets, login):
     private, _ = make_job(app, title="Mpro", status="OPEN")
     public, _ = make_job(app, title="Mac1", status="OPEN")
-    outsider, member, admin = login("outsider"), login("member"), login("admin")
-    assert outsider.delete(f"/api/job_request/{private}/").status_code == 404
-    assert outsider.delete(f"/api/job_request/{public}/").status_code == 403
-    assert outsider.post(f"/jobs/{public}/cancel").status_code == 403
-    assert outsider.post(f"/jobs/{private}/cancel").status_code == 404
+    outsider, colleague = login("outsider"), login("colleague")
+    member, admin = login("member"), login("admin")
+    for job_id in (private, public):  # another's job is not even shown to a non-member
+        assert outsider.delete(f"/api/job_request/{job_id}/").status_code == 404
+        assert outsider.post(f"/jobs/{job_id}/cancel").status_code == 404
+        refused = colleague.delete(f"/api/job_request/{job_id}/")
+        assert refused.status_code == 403
+        assert refused.json == {"error": "Only the job's owner or an admin may do that"}
+        assert colleague.post(f"/jobs/{job_id}/cancel").status_code == 403
     assert history(app, public)[0] == "OPEN"
     cancelled = member.delete(f"/api/job_request/{public}/")
     assert cancelled.status_code == 200 and cancelled.json["job_status"] == "REVOKED"
@@ -37,10 +41,10 @@ def test_cancel_by_others_is_404_on_private_and_403_on_public(app, small_targets
 
 def test_summary_and_description_only_by_owner(app, small_targets, login):
     job_id, _ = make_job(app)
-    outsider, member = login("outsider"), login("member")
+    colleague, member = login("colleague"), login("member")
     assert (
-        outsider.post(
-            f"/jobs/{job_id}/describe", data={"summary": "x", "csrf_token": outsider.csrf}
+        colleague.post(
+            f"/jobs/{job_id}/describe", data={"summary": "x", "csrf_token": colleague.csrf}
         ).status_code
         == 403
     )
@@ -52,15 +56,19 @@ def test_summary_and_description_only_by_owner(app, small_targets, login):
             "csrf_token": member.csrf,
         },
     )
-    page = outsider.get(f"/jobs/{job_id}/")
+    page = colleague.get(f"/jobs/{job_id}/")
     assert "first merge try" in page.text and "x0104 + x0128" in page.text
+    assert 'name="summary"' not in page.text  # no form for a colleague
+    assert login("outsider").get(f"/jobs/{job_id}/").status_code == 404
 
 
 def test_bulk_status_leaves_out_invisible_jobs(app, small_targets, login):
     private, _ = make_job(app, title="Mpro")
     public, _ = make_job(app, title="Mac1", status="STARTED")
     answer = login("outsider").post("/api/job_status/", json={"ids": [private, public, 999]})
-    assert answer.json == {str(public): "STARTED"}
+    assert answer.json == {}  # others' jobs: members only, public target or not
+    answer = login("colleague").post("/api/job_status/", json={"ids": [private, public, 999]})
+    assert answer.json == {str(private): "PENDING", str(public): "STARTED"}
     assert login("member").post("/api/job_status/", json={"ids": [private]}).json == {
         str(private): "PENDING"
     }
@@ -126,7 +134,8 @@ def test_cancel_of_a_running_fragmenstein_job(app, small_targets, squonk, login)
         lambda: job_processes(squonk, directory), timeout=30, what="the job's process"
     )
 
-    assert login("outsider").delete(f"/api/job_request/{job['id']}/").status_code == 403
+    assert login("outsider").delete(f"/api/job_request/{job['id']}/").status_code == 404
+    assert login("colleague").delete(f"/api/job_request/{job['id']}/").status_code == 403
     cancelled = member.delete(f"/api/job_request/{job['id']}/")
     assert cancelled.status_code == 200 and cancelled.json["job_status"] == "REVOKED"
     wait_for(

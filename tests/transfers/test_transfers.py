@@ -134,13 +134,18 @@ def test_transfer_visibility(app, small_targets, squonk, login):
     member = login("member")
     mine = member.post("/api/job_file_transfer/", json={"snapshot": private}).json["id"]
     shared = member.post("/api/job_file_transfer/", json={"snapshot": public}).json["id"]
-    outsider, admin = login("outsider"), login("admin")
+    outsider, colleague, admin = login("outsider"), login("colleague"), login("admin")
     assert outsider.post("/api/job_file_transfer/", json={"snapshot": private}).status_code == 404
-    assert outsider.get(f"/api/job_file_transfer/{mine}/").status_code == 404
-    assert outsider.get(f"/transfers/{mine}/panel").status_code == 404
-    assert outsider.get(f"/api/job_file_transfer/{shared}/").status_code == 200
-    assert admin.get(f"/api/job_file_transfer/{mine}/").status_code == 200
-    assert [t["id"] for t in outsider.get("/api/job_file_transfer/").json] == [shared]
+    # others' transfers are for members of the target's project, public target or not
+    for transfer_id in (mine, shared):
+        assert outsider.get(f"/api/job_file_transfer/{transfer_id}/").status_code == 404
+        assert outsider.get(f"/transfers/{transfer_id}/panel").status_code == 404
+        assert colleague.get(f"/api/job_file_transfer/{transfer_id}/").status_code == 200
+        assert admin.get(f"/api/job_file_transfer/{transfer_id}/").status_code == 200
+    assert outsider.get("/api/job_file_transfer/").json == []
+    assert sorted(t["id"] for t in colleague.get("/api/job_file_transfer/").json) == sorted(
+        [mine, shared]
+    )
     filtered = member.get("/api/job_file_transfer/?target=Mpro&status=failure").json
     assert [t["id"] for t in filtered] == [mine]
     assert member.get(f"/api/job_file_transfer/?snapshot={public}").json[0]["id"] == shared
