@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Front-end libraries from npm (package-lock.json), copied where /static/ serves them
+VENDOR := static/vendor
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[demo,test]'
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)/ngl
+	cp node_modules/ngl/dist/ngl.js node_modules/ngl/LICENSE $(VENDOR)/ngl/
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -26,4 +31,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/pages.py
 
 clean:
-	rm -rf $(VENV) instance tests/artifacts
+	rm -rf $(VENV) instance tests/artifacts node_modules $(VENDOR)

@@ -31,6 +31,7 @@ from app.models import Project, Snapshot, Target, User
 PUBLIC_ENDPOINTS = frozenset(
     {
         "auth.login",
+        "auth.login_check",
         "auth.oidc_login",
         "auth.oidc_callback",
         "static",
@@ -109,6 +110,16 @@ def target_or_404(title: str) -> Target:
     if target is None or not can_view_target(target):
         abort(404)
     return target
+
+
+def protein_or_404(protein_id: int):
+    """Load a protein of a target the caller may see, or 404."""
+    from app.models import Protein
+
+    protein = db.session.get(Protein, protein_id)
+    if protein is None or not can_view_target(protein.target):
+        abort(404)
+    return protein
 
 
 def can_view_snapshot(snapshot: Snapshot, user: User | None = None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -12,12 +13,16 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.accounts.service import (
+    AccountError,
     TokenError,
+    add_membership,
     describe_time,
     disable_user,
     enable_user,
     end_sessions,
     issue_token,
+    project_titled,
+    remove_membership,
     revoke_token,
     tokens_of,
 )
@@ -29,6 +34,14 @@ targets_cli = AppGroup("targets", help="Load and manage fragment-screen targets.
 users_cli = AppGroup("users", help="Manage local user accounts and API tokens.")
 demo_cli = AppGroup("demo", help="The demo data set.")
 jobs_cli = AppGroup("jobs", help="The launchable jobs (job_schemas/).")
+
+
+def cli_actor() -> str:
+    """Who the people audit trail says did what the command line did: ``cli:<OS user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "cli"
 
 
 def _user_or_fail(name: str) -> User:
@@ -107,16 +120,32 @@ def users_create(name, password, email, admin):
 @click.argument("name")
 @click.argument("project")
 def users_add_to_project(name, project):
-    """Make a user a member of a project (proposal)."""
+    """Make a user a member of a project (proposal; created when new)."""
     user = _user_or_fail(name)
     try:
         project_row = get_or_create_project(project)
     except LoadError as exc:
         raise click.ClickException(str(exc)) from exc
-    if project_row not in user.projects:
-        user.projects.append(project_row)
-    db.session.commit()
-    click.echo(f"{name} is a member of {project}")
+    if add_membership(user, project_row, by=cli_actor()):
+        click.echo(f"{name} is a member of {project}")
+    else:
+        click.echo(f"{name} is already a member of {project}")
+
+
+@users_cli.command("remove-from-project")
+@click.argument("name")
+@click.argument("project")
+def users_remove_from_project(name, project):
+    """End a user's (local) membership of a project."""
+    user = _user_or_fail(name)
+    try:
+        project_row = project_titled(project)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if remove_membership(user, project_row, by=cli_actor()):
+        click.echo(f"{name} is no longer a member of {project}")
+    else:
+        click.echo(f"{name} is not a member of {project}")
 
 
 def _lifetime(_ctx, _param, value: str | None) -> timedelta | None:
@@ -144,7 +173,7 @@ def users_token(name, token_name, lifetime):
     """Issue a new API bearer token for a user and print it (it is not shown again)."""
     user = _user_or_fail(name)
     try:
-        _, token = issue_token(user, token_name, lifetime)
+        _, token = issue_token(user, token_name, lifetime, by=cli_actor())
     except TokenError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(token)
@@ -179,7 +208,7 @@ def users_revoke(name, token):
     """Revoke one of a user's API tokens, by its name or id (see ``users tokens``)."""
     user = _user_or_fail(name)
     try:
-        row = revoke_token(user, token)
+        row = revoke_token(user, token, by=cli_actor())
     except TokenError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"revoked {name}'s token {row.name} (id {row.id})")
@@ -189,7 +218,7 @@ def users_revoke(name, token):
 @click.argument("name")
 def users_end_sessions(name):
     """Log a user out of every browser (API tokens keep working; see ``users revoke``)."""
-    end_sessions(_user_or_fail(name))
+    end_sessions(_user_or_fail(name), by=cli_actor())
     click.echo(f"ended every session of {name}")
 
 
@@ -197,7 +226,7 @@ def users_end_sessions(name):
 @click.argument("name")
 def users_disable(name):
     """Refuse a user's log-ins, sessions and API tokens from now on."""
-    if disable_user(_user_or_fail(name)):
+    if disable_user(_user_or_fail(name), by=cli_actor()):
         click.echo(f"disabled {name}: sessions ended, log-in and API tokens refused")
     else:
         click.echo(f"{name} is already disabled")
@@ -207,7 +236,7 @@ def users_disable(name):
 @click.argument("name")
 def users_enable(name):
     """Let a disabled user log in again; their unrevoked, unexpired tokens work again."""
-    if enable_user(_user_or_fail(name)):
+    if enable_user(_user_or_fail(name), by=cli_actor()):
         click.echo(f"enabled {name}: log-in and unrevoked API tokens accepted again")
     else:
         click.echo(f"{name} is not disabled")

@@ -149,6 +149,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONTENT_LENGTH", 64 * 1024 * 1024, env="MAX_UPLOAD_MB", parse=as_megabytes),
     Setting("CSET_MAX_BYTES", DEFAULT_MAX_BYTES, parse=int, doc="largest computed-set SDF"),
     Setting("CSET_MAX_RECORDS", DEFAULT_MAX_RECORDS, parse=int, doc="most molecules in a set"),
+    Setting(
+        "CSET_BACKGROUND_MOLECULES",
+        2000,
+        parse=int,
+        doc="an upload of more molecules is validated and stored by a background task",
+    ),
     Setting("PASSWORD_HASH_METHOD", "scrypt", doc="werkzeug's password hash method"),
     # Log-in through an OpenID provider (Keycloak), app.accounts.oidc; off unless OIDC_ISSUER
     Setting(
@@ -300,13 +306,19 @@ def resolve(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if not values["SECRET_KEY"]:
         values["SECRET_KEY"] = _embedded_secret_key(embedded)
 
-    # Cross-site framing (Fragalysis on another origin) needs cookies a frame may send
+    # Cross-site framing (Fragalysis on another origin) needs cookies a frame may send:
+    # SameSite=None; Secure, and Partitioned (CHIPS), the only kind a browser that blocks
+    # third-party cookies (Chromium's default) keeps in a frame of another site. The cookie
+    # then lives in Fragalysis' partition: a log-in in the frame is not one in a tab.
     ancestors = (values["FRAME_ANCESTORS"] or "").strip() or "'self'"
     cross_site = ancestors not in {"'self'", "'none'"}
     values["FRAME_ANCESTORS"] = ancestors
     values.setdefault("SESSION_COOKIE_HTTPONLY", True)
     values.setdefault("SESSION_COOKIE_SAMESITE", "None" if cross_site else "Lax")
     values["SESSION_COOKIE_SECURE"] = cross_site or values["SESSION_COOKIE_SECURE"]
+    values.setdefault("SESSION_COOKIE_PARTITIONED", cross_site)
+    # Flask-Login's remember cookie (never set today: no log-in asks to be remembered) has
+    # no partitioned setting; app.web partitions it, and any other cookie, like the session's
     values.setdefault("REMEMBER_COOKIE_SAMESITE", "None" if cross_site else "Lax")
     values.setdefault("REMEMBER_COOKIE_SECURE", cross_site)
     values.setdefault("WTF_CSRF_TIME_LIMIT", None)

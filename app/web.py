@@ -1,4 +1,5 @@
-"""Request hooks every page and API shares: embed mode, security headers, htmx helpers,
+"""Request hooks every page and API shares: embed mode (the Fragalysis iframe: ``embed=1``
+on the request, kept in every URL built for it), security headers, htmx helpers,
 error pages (JSON for every ``/api/`` path, 4xx and 500 alike), the vendored htmx files,
 and where a user may be sent next."""
 
@@ -8,18 +9,18 @@ import logging
 import uuid
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     render_template,
     request,
     send_from_directory,
-    session,
     url_for,
 )
 from flask_wtf.csrf import CSRFError
@@ -80,6 +81,85 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     return default or url_for("targets.index")
 
 
+# --- embed mode: the pages inside the Fragalysis iframe ----------------------------------
+
+# response headers that send the browser (or htmx) to another page of ours
+REDIRECT_HEADERS = ("Location", "HX-Redirect", "HX-Location", "HX-Push-Url")
+# endpoints whose URLs never carry the flag: files (URLs given to Squonk2 or the OpenID
+# provider are built with ``embed=None``: they must be exactly the registered ones)
+NO_EMBED_ENDPOINTS = frozenset({"static", "vendor_static"})
+
+
+def request_is_embedded() -> bool:
+    """Is this request in embed mode? ``embed=1`` in its query; for an htmx request whose URL
+    was built elsewhere (by the browser, say), the page it came from (``HX-Current-URL``)."""
+    flag = request.args.get("embed")
+    if flag is not None or not request.headers.get("HX-Request"):
+        return flag == "1"
+    page = urlsplit(request.headers.get("HX-Current-URL", ""))
+    return page.netloc == request.host and "1" in parse_qs(page.query).get("embed", [])
+
+
+def keeps_embed_mode(app: Flask, endpoint: str) -> bool:
+    """Do URLs of ``endpoint`` carry the embed flag? Pages do; files, the JSON API and the
+    Squonk2 callback do not."""
+    if endpoint in NO_EMBED_ENDPOINTS:
+        return False
+    try:
+        rules = list(app.url_map.iter_rules(endpoint))
+    except KeyError:  # no such endpoint: url_for raises its own BuildError
+        return False
+    return not any(rule.rule.startswith("/api/") for rule in rules)
+
+
+def is_own_url(url: str) -> bool:
+    """Does ``url`` (a redirect's target) name a page of this app?"""
+    if url.startswith("{") or url == "false":  # an HX-Location object, HX-Push-Url: false
+        return False
+    parts = urlsplit(url)
+    if parts.netloc:
+        return parts.netloc == request.host and parts.scheme in ("http", "https")
+    return not parts.scheme and url.startswith("/") and not url.startswith("//")
+
+
+def with_embed(url: str, embed: bool = True) -> str:
+    """``url`` with ``embed=1`` in its query (or, with ``embed=False``, without the flag).
+
+    :param url: a URL or path of this app
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [v for k, v in query if k == "embed"]
+    if flags == (["1"] if embed else []):
+        return url  # as it is, not re-encoded
+    query = [(k, v) for k, v in query if k != "embed"] + ([("embed", "1")] if embed else [])
+    # quoted as werkzeug's url_for quotes a query
+    return urlunsplit(parts._replace(query=urlencode(query, safe="!$'()*,/:;?@")))
+
+
+def partition_cookies(response: Response) -> Response:
+    """With a partitioned session cookie (cross-site framing), every other cookie of ours is
+    partitioned too, so the frame keeps it: Flask-Login's remember cookie, which has no such
+    setting, and whatever else sets one. ``Partitioned`` needs ``Secure``."""
+    if not current_app.config.get("SESSION_COOKIE_PARTITIONED"):
+        return response
+    cookies = response.headers.getlist("Set-Cookie")
+    if not cookies:
+        return response
+    response.headers.remove("Set-Cookie")
+    for cookie in cookies:
+        attributes = {part.strip().split("=", 1)[0].lower() for part in cookie.split(";")[1:]}
+        for name, attribute in (
+            ("secure", "Secure"),
+            ("samesite", "SameSite=None"),
+            ("partitioned", "Partitioned"),
+        ):
+            if name not in attributes:
+                cookie += f"; {attribute}"
+        response.headers.add("Set-Cookie", cookie)
+    return response
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
@@ -101,6 +181,34 @@ def init_app(app: Flask) -> None:
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:  # the client's address as the trusted proxies saw it, never as a client says
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    @app.before_request
+    def embed_mode():
+        """``embed=1`` on this request (the Fragalysis iframe): a page without the site chrome,
+        whose every URL carries ``embed=1`` again (see ``keep_embed_mode``)."""
+        g.embed = request_is_embedded()
+
+    @app.url_defaults
+    def keep_embed_mode(endpoint: str, values: dict) -> None:
+        # links, form actions, htmx URLs and redirects built in embed mode stay in it;
+        # ``url_for(..., embed=None)`` builds a URL without it
+        if g.get("embed") and "embed" not in values and keeps_embed_mode(app, endpoint):
+            values["embed"] = "1"
+
+    @app.after_request
+    def embed_redirects(response: Response) -> Response:
+        """Redirects to a path that came from elsewhere (``next``, the referrer) stay in embed
+        mode too: url_for built the others with ``embed=1`` already."""
+        if g.get("embed"):
+            for header in REDIRECT_HEADERS:
+                url = response.headers.get(header)
+                if url and is_own_url(url):
+                    response.headers[header] = with_embed(url)
+        return response
+
+    # Registered first, so it runs after every other after_request hook (Flask-Login's
+    # remember cookie is one); Flask sets (and partitions) the session cookie after them all
+    app.after_request_funcs.setdefault(None, []).insert(0, partition_cookies)
 
     @app.before_request
     def refuse_oversized_bodies():
@@ -145,16 +253,6 @@ def init_app(app: Flask) -> None:
     def vendor_static(filename: str):
         """htmx 2 served from the django-js-lib-htmx package (no CDN)."""
         return send_from_directory(HTMX_DIR, filename, max_age=86400)
-
-    @app.before_request
-    def remember_embed_mode():
-        # `embed=1` (Fragalysis iframe) drops the site chrome for the rest of the session
-        flag = request.args.get("embed")
-        if flag == "1":
-            session["embed"] = True
-        elif flag == "0":
-            session.pop("embed", None)
-        g.embed = bool(session.get("embed"))
 
     @app.after_request
     def security_headers(response):

@@ -149,7 +149,14 @@ def _empty_tables(tables: list[str]) -> None:
 
 
 @pytest.fixture
-def app(migrated, database_url, redis_url, tmp_path):
+def app_config() -> dict:
+    """Settings a test (by parametrizing it) or a module (by overriding it) gives ``app``
+    on top of the usual ones: those resolved when the app is built, FRAME_ANCESTORS say."""
+    return {}
+
+
+@pytest.fixture
+def app(migrated, database_url, redis_url, tmp_path, app_config):
     """A fresh application per test: empty tables, its own data directory and queue."""
     app = create_app(
         {
@@ -164,6 +171,7 @@ def app(migrated, database_url, redis_url, tmp_path):
             "EXTERNAL_URL": "http://127.0.0.1:5000",
             "SQUONK2_DMAPI_URL": None,
             "SQUONK2_TOKEN": None,
+            **app_config,
         }
     )
     with app.app_context():
@@ -587,3 +595,46 @@ def worker_process(app, tmp_path):
     yield start
     for proc in started:
         proc.stop()
+
+
+# --- ISPyB (a real MariaDB) for MEMBERSHIP_SOURCE=ispyb --------------------------------
+
+
+@pytest.fixture(scope="session")
+def ispyb_url():
+    """A database of this run's own on the local MariaDB, with the ISPyB tables (skipped
+    without MariaDB, except under CI=1); see tests/ispyb_support.py."""
+    from tests.ispyb_support import ispyb_database
+
+    with ispyb_database() as url:
+        yield url
+
+
+@pytest.fixture
+def ispyb(app, ispyb_url, small_targets):
+    """The app reading memberships from ISPyB, which holds proposals lb00000 (visits 1 and
+    2) and lb99999 (visit 1), and people: ``visitor`` on visit lb00000-1, ``stranger`` on
+    lb99999-1, ``proposer`` on proposal lb00000 only; each is also one of our users
+    (password ``tests.ispyb_support.PASSWORD``). The demo's ``member`` is a member of
+    lb00000-1 in our own table only."""
+    from app.accounts import ispyb as ispyb_memberships
+    from tests.ispyb_support import PASSWORD, Ispyb
+
+    rows = Ispyb(ispyb_url)
+    rows.empty()
+    rows.proposal("lb", "00000")
+    rows.proposal("lb", "99999")
+    rows.visit("lb00000", 1)
+    rows.visit("lb00000", 2)
+    rows.visit("lb99999", 1)
+    for login in ("visitor", "stranger", "proposer"):
+        rows.person(login)
+        factories.user(app, login, PASSWORD)
+    rows.on_visit("visitor", "lb00000-1")
+    rows.on_visit("stranger", "lb99999-1")
+    rows.on_proposal("proposer", "lb00000")
+    app.config.update(MEMBERSHIP_SOURCE="ispyb", ISPYB_URL=ispyb_url, ISPYB_CACHE_SECONDS=120)
+    ispyb_memberships.forget()
+    yield rows
+    ispyb_memberships.forget()
+    rows.engine.dispose()

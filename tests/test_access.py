@@ -141,6 +141,7 @@ ROUTES = [
     ("GET /computed-sets/upload", 302, 200, 200, 200, 200),
     ("GET /healthz", 200, 200, 200, 200, 200),
     ("GET /login", 200, 302, 302, 302, 302),
+    ("GET /login/check", 302, 302, 302, 302, 302),  # on to the login page, or to next
 ]
 
 

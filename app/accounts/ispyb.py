@@ -11,7 +11,7 @@ exactly (case included), as ISPyB spells them.
 ISPyB is read with the ``ispyb.sqlalchemy`` models through an engine of its own on
 ``ISPYB_URL``. Each web process keeps a user's names for ``ISPYB_CACHE_SECONDS``; a change
 in ISPyB is seen once that has passed. When ISPyB cannot be asked, nothing is guessed:
-:class:`~app.accounts.memberships.MembershipUnavailable` is raised (a 503 page, and
+:class:`MembershipUnavailable` is raised (a 503 page, and
 ``/readyz`` says so).
 """
 
@@ -27,11 +27,17 @@ from sqlalchemy import Engine, create_engine, or_, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.accounts.memberships import MembershipUnavailable, source
 from app.extensions import db
 from app.models import Project, User
 
 log = logging.getLogger(__name__)
+
+
+class MembershipUnavailable(RuntimeError):
+    """The membership source cannot be asked (ISPyB is down): access cannot be decided, so
+    nothing private is shown and the page says why (503). Raised here, the one source that
+    can be down; :mod:`app.accounts.memberships` offers it to the rest of the app."""
+
 
 # An unreachable ISPyB must fail a page fast, not hang it
 CONNECT_TIMEOUT_SECONDS = 3
@@ -184,7 +190,7 @@ def member_project_ids(user: User) -> frozenset[int]:
 
 def check() -> str:
     """For /readyz: ISPyB answers a read of its proposals (when it is the source)."""
-    if source() != "ispyb":
+    if current_app.config.get("MEMBERSHIP_SOURCE", "local") != "ispyb":
         return "not configured"
     from ispyb.sqlalchemy import Proposal
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import Select, select
 
+from app.accounts import ispyb
+from app.accounts.ispyb import MembershipUnavailable
 from app.config import MEMBERSHIP_SOURCES
 from app.models import Project, User, project_members
 
+__all__ = ["MembershipUnavailable", "is_member", "member_project_ids", "source"]
+
 SOURCES = MEMBERSHIP_SOURCES
-
-
-class MembershipUnavailable(RuntimeError):
-    """The membership source cannot be asked (ISPyB is down): access cannot be decided, so
-    nothing private is shown and the page says why (503)."""
 
 
 def source() -> str:
@@ -34,8 +33,6 @@ def source() -> str:
 def member_project_ids(user: User) -> Select:
     """A select of the ids of the projects ``user`` is a member of."""
     if source() == "ispyb":
-        from app.accounts import ispyb
-
         return select(Project.id).where(Project.id.in_(ispyb.member_project_ids(user)))
     return select(project_members.c.project_id).where(project_members.c.user_id == user.id)
 
@@ -45,7 +42,5 @@ def is_member(user: User, project: Project) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     if source() == "ispyb":
-        from app.accounts import ispyb
-
         return project.id in ispyb.member_project_ids(user)
     return any(member.id == user.id for member in project.members)

@@ -74,8 +74,9 @@ def provider_name() -> str:
 
 def external_url(endpoint: str) -> str:
     """The URL of ``endpoint`` as the outside world reaches it: under ``EXTERNAL_URL``,
-    which the provider has registered (not the host this request happened to name)."""
-    return current_app.config["EXTERNAL_URL"].rstrip("/") + url_for(endpoint)
+    which the provider has registered (not the host this request happened to name), and
+    without the embed flag (the registered URL is matched exactly)."""
+    return current_app.config["EXTERNAL_URL"].rstrip("/") + url_for(endpoint, embed=None)
 
 
 def client():

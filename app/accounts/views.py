@@ -26,7 +26,7 @@ from app.accounts import oidc
 from app.accounts.service import ACCOUNT_DISABLED, end_sessions
 from app.extensions import db
 from app.models import User
-from app.web import safe_next
+from app.web import safe_next, with_embed
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -36,6 +36,7 @@ SESSION_EXPIRED = "Your session expired, please try again."
 LOCAL_LOGIN_OFF = (
     "Log-in with a username and password is switched off here: log in with {provider}."
 )
+NOT_KEPT = "Your browser did not keep the log-in inside this frame"
 
 
 class LoginForm(FlaskForm):
@@ -51,6 +52,31 @@ def login_page(form: LoginForm | None = None, status: int = 200):
         form=form or LoginForm(),
         oidc_provider=oidc.provider_name() if oidc.is_configured() else None,
         local_login=current_app.config["LOCAL_LOGIN"],
+        # back from the "not kept" page, where the browser granted storage access
+        storage_access=request.args.get("storage_access") == "granted",
+    )
+    return page, status
+
+
+def cookie_not_kept(next_url: str, logged_in: bool, status: int = 200):
+    """The page a log-in inside the frame ends on when the browser did not keep the session
+    cookie: says so, links to the page in a tab of its own and (where the browser has the
+    Storage Access API) offers to ask for access and log in again. Never the bare login form,
+    which would come back as if nothing had happened.
+
+    :param next_url: where the log-in was going (a safe local path)
+    :param logged_in: the credentials were accepted (the check step), or the form came back
+        without the cookie its CSRF token needs
+    """
+    log.info("the session cookie did not come back inside the frame (logged in: %s)", logged_in)
+    page = render_template(
+        "auth/not_kept.html",
+        message=NOT_KEPT,
+        logged_in=logged_in,
+        tab_url=with_embed(next_url, embed=False),
+        retry_url=url_for(
+            "auth.login", next=with_embed(next_url, embed=False), storage_access="granted"
+        ),
     )
     return page, status
 
@@ -77,14 +103,38 @@ def login():
             login_user(user)
             session.pop(oidc.SESSION_FLAG, None)
             log.info("user %s logged in", user.username)
-            return redirect(safe_next(request.args.get("next")))
+            return redirect(after_login(safe_next(request.args.get("next")), g.embed))
         log.info("failed login for %r", form.username.data)
         form.password.errors.append("Unknown user or wrong password")
     elif request.method == "POST" and "csrf_token" in form.errors:
+        if g.embed and current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            # no session cookie at all came back with the form (whose CSRF token needs it):
+            # the browser refuses this frame's cookies, and a new form would fare no better
+            return cookie_not_kept(safe_next(request.args.get("next")), False, 400)
         # the form's token is missing or from an expired session: say so, keep the name
         flash(SESSION_EXPIRED, "error")
         return login_page(form, 400)
     return login_page(form)
+
+
+def after_login(next_url: str, embed: bool) -> str:
+    """Where a log-in sends the browser: ``next_url``; inside the frame (``embed``) through
+    the check step first, which finds out whether the browser kept the session cookie."""
+    if embed:
+        return url_for("auth.login_check", next=with_embed(next_url, embed=False), embed="1")
+    return next_url
+
+
+@bp.get("/login/check")
+def login_check():
+    """After a log-in inside the frame: on to ``next`` if the session came back, else say
+    that the browser did not keep it."""
+    next_url = safe_next(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url)
+    if not g.embed:  # a tab keeps its cookies; nothing was checked here
+        return redirect(url_for("auth.login", next=next_url))
+    return cookie_not_kept(next_url, True)
 
 
 @bp.get("/auth/oidc/login")
@@ -121,10 +171,10 @@ def oidc_callback():
         return login_page(status=403)
     login_user(user)
     session[oidc.SESSION_FLAG] = True
-    if remembered.get("embed"):
-        session["embed"] = True
     log.info("user %s logged in through %s", user.username, oidc.provider_name())
-    return redirect(safe_next(remembered.get("next")))
+    next_url = safe_next(remembered.get("next"))
+    # whether the log-in began inside the frame (this request, from the provider, cannot say so)
+    return redirect(after_login(next_url, bool(remembered.get("embed"))))
 
 
 @bp.post("/logout")

@@ -9,10 +9,15 @@ from sqlalchemy import select
 from app.access import computed_set_or_404, require_member, target_or_404
 from app.api import error, iso
 from app.csets.service import (
+    DuplicateUpload,
     create_computed_set,
     cset_list,
     delete_computed_set,
+    duplicate_of,
+    goes_to_background,
+    queue_upload,
     send_sdf,
+    upload_or_404,
     validate_upload,
 )
 from app.extensions import db
@@ -50,6 +55,7 @@ def compound_set_json(cset, molecules: bool = False) -> dict:
                 ComputedMolecule.ref_mols,
                 ComputedMolecule.ref_pdb,
                 ComputedMolecule.scores,
+                ComputedMolecule.flags,
             )
             .where(ComputedMolecule.computed_set_id == cset.id)
             .order_by(ComputedMolecule.id)
@@ -61,8 +67,9 @@ def compound_set_json(cset, molecules: bool = False) -> dict:
                 "ref_mols": ref_mols,
                 "ref_pdb": ref_pdb,
                 "scores": scores,
+                "flags": flags or [],
             }
-            for name, smiles, ref_mols, ref_pdb, scores in rows
+            for name, smiles, ref_mols, ref_pdb, scores, flags in rows
         ]
     return body
 
@@ -74,14 +81,33 @@ def problems_json(report) -> list[dict]:
     ]
 
 
+def form_flag(name: str) -> bool:
+    return request.form.get(name, "").lower() in {"1", "true", "yes", "on"}
+
+
 def compound_set_upload() -> tuple[bytes, bytes | None, bool]:
     """The multipart upload: ``sdf`` (required), ``pdb_zip``, ``validate_only``."""
     sdf = request.files.get("sdf")
     if sdf is None:
         abort(400, description="sdf (a multipart file) is required")
     pdb_zip = request.files.get("pdb_zip")
-    validate_only = request.form.get("validate_only", "").lower() in {"1", "true", "yes", "on"}
-    return sdf.read(), pdb_zip.read() if pdb_zip else None, validate_only
+    return sdf.read(), pdb_zip.read() if pdb_zip else None, form_flag("validate_only")
+
+
+def duplicate_answer(exc: DuplicateUpload):
+    """409: the same file is already a set of this target; ``upload_anyway`` stores it."""
+    existing = exc.existing
+    return jsonify(
+        {
+            "error": f"This file is identical to computed set {existing.name} of this target; "
+            "send upload_anyway=true to store it again",
+            "fields": {"upload_anyway": "the same file is already a computed set of this target"},
+            "computed_set": {
+                "name": existing.name,
+                "url": url_for("computed_sets.detail", name=existing.name),
+            },
+        }
+    ), 409
 
 
 def upload_answer(cset, report, validate_only: bool, created_status: int):
@@ -112,17 +138,61 @@ def compound_sets():
 
 @bp.post("/compound-sets/")
 def create_compound_set():
-    """Upload a computed set: multipart ``sdf``, ``target``, ``pdb_zip``?, ``validate_only``?"""
+    """Upload a computed set: multipart ``sdf``, ``target``, ``pdb_zip``?, ``validate_only``?,
+    ``upload_anyway``? (store a file identical to an existing set of the target)."""
     title = request.form.get("target", "").strip()
     if not title:
         return error("target is required", target="required")
     target = target_or_404(title)
     require_member(target)
     sdf, pdb_zip, validate_only = compound_set_upload()
+    anyway = form_flag("upload_anyway")
+    if goes_to_background(sdf) and (validate_only or anyway or duplicate_of(target, sdf) is None):
+        upload = queue_upload(
+            target,
+            sdf,
+            current_user._get_current_object(),
+            pdb_zip,
+            file_name=request.files["sdf"].filename or "",
+            validate_only=validate_only,
+        )
+        return jsonify(upload_json(upload)), 202
     if validate_only:
         return upload_answer(None, validate_upload(target, sdf, pdb_zip), True, 200)
-    cset, report = create_computed_set(target, sdf, current_user._get_current_object(), pdb_zip)
+    try:
+        cset, report = create_computed_set(
+            target,
+            sdf,
+            current_user._get_current_object(),
+            pdb_zip,
+            refuse_duplicate=not form_flag("upload_anyway"),
+        )
+    except DuplicateUpload as exc:
+        return duplicate_answer(exc)
     return upload_answer(cset, report, False, 201)
+
+
+def upload_json(upload) -> dict:
+    """A background upload: its status, progress, problems and (once stored) its set."""
+    cset = upload.computed_set
+    return {
+        "upload": upload.id,
+        "status": upload.status,
+        "progress": upload.progress,
+        "molecule_count": upload.records,
+        "validate_only": upload.validate_only,
+        "message": upload.message,
+        "problems": upload.problems or [],
+        "computed_set": compound_set_json(cset) if cset is not None else None,
+        "url": url_for("computed_sets.upload_progress", upload_id=upload.id),
+        "status_url": url_for("csets_api.background_upload", upload_id=upload.id),
+    }
+
+
+@bp.get("/compound-sets/uploads/<int:upload_id>/")
+def background_upload(upload_id: int):
+    """A large upload handed to the background task (its uploader's, or any for an admin)."""
+    return jsonify(upload_json(upload_or_404(upload_id)))
 
 
 @bp.get("/compound-sets/<name>/")

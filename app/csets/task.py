@@ -8,12 +8,12 @@ import posixpath
 
 from flask import current_app
 
-from app.csets.service import create_computed_set
+from app.csets.service import UPLOAD_LIVE, create_computed_set, run_upload, upload_failed
 from app.csets.validator import build_header_block
 from app.extensions import db
 from app.jobs import states
 from app.jobs.service import import_failed
-from app.models import JobRequest
+from app.models import ComputedSetUpload, JobRequest
 from app.models.base import utcnow
 from app.queueing import in_states, on_final_failure
 from app.squonk.client import SquonkPermanentError, SquonkTransientError
@@ -90,7 +90,8 @@ def import_results(job_id: int) -> str:
         job,
         states.UPLOADED,
         "system",
-        message=f"computed set {cset.name} with {cset.molecule_count} molecules",
+        message=f"computed set {cset.name} with {cset.molecule_count} molecule"
+        + ("" if cset.molecule_count == 1 else "s"),
     )
     job.message = None
     db.session.commit()
@@ -105,4 +106,19 @@ import_attempt_failed = on_final_failure(
     give_up=import_failed,
     unreachable="Squonk2 could not be reached",
     what="import",
+)
+
+
+def store_upload(upload_id: int) -> str:
+    """Validate and store a large computed-set upload (``app.csets.service.run_upload``)."""
+    return run_upload(upload_id)
+
+
+# RQ failure callback: after the last attempt, the upload's page says it stopped
+upload_attempt_failed = on_final_failure(
+    ComputedSetUpload,
+    expected=in_states("status", set(UPLOAD_LIVE)),
+    give_up=upload_failed,
+    unreachable="the upload could not be finished",
+    what="upload",
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import math
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,11 +32,13 @@ from datetime import date
 from urllib.parse import urlsplit
 
 from rdkit import Chem, rdBase
+from rdkit.Chem.MolStandardize import rdMolStandardize
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_RECORDS",
     "HEADER_TITLE",
+    "MAX_LENGTHS",
     "MAX_PROBLEMS",
     "REQUIRED_HEADER_FIELDS",
     "REQUIRED_MOLECULE_FIELDS",
@@ -57,8 +60,19 @@ REQUIRED_HEADER_FIELDS: tuple[str, ...] = (
     "ref_url",
 )
 REQUIRED_MOLECULE_FIELDS: tuple[str, ...] = ("ref_mols", "ref_pdb", "original SMILES")
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-DEFAULT_MAX_RECORDS = 20_000
+# The longest text the database columns hold (app/models/computed_sets.py, String(n));
+# tests/csets/test_validator.py checks these against the models, so they cannot drift.
+MAX_LENGTHS: dict[str, int] = {
+    "submitter_name": 200,
+    "submitter_email": 254,
+    "submitter_institution": 200,
+    "method": 200,
+    "ref_url": 1000,
+    "name": 200,  # a molecule's name (its record title)
+    "ref_pdb": 255,
+}
+DEFAULT_MAX_BYTES = 60 * 1024 * 1024  # under MAX_UPLOAD_MB (64): a 40,000-molecule set fits
+DEFAULT_MAX_RECORDS = 50_000
 # A file with thousands of bad records would otherwise produce a report nobody can read (or
 # render); past this many we only count.
 MAX_PROBLEMS = 200
@@ -75,6 +89,8 @@ _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 # Python's float() also accepts "nan", "inf", "1_000" and surrounding blanks; a score is only
 # numeric when it looks like a plain decimal number, so NaN never reaches the database or JSON.
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# What programs write for a number that is not one (numpy, pandas, C, Java, JavaScript).
+_NON_FINITE_RE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 # "> <name>" with anything allowed around it: ">  <ref_mols>  (1)" as RDKit writes it,
 # "> 25 <name>", "> <name> (DT12)" from older writers.
 _DATA_HEADER_RE = re.compile(r">[^<]*<([^>]*)>")
@@ -138,6 +154,7 @@ class ParsedMolecule:
     ref_pdb: str  # a protein code of the target or a PDB file name from the zip
     scores: dict[str, float | str]  # every other property: float when numeric, else text
     record: int = 0  # record number in the file (header = 1)
+    mol: Chem.Mol | None = field(default=None, repr=False, compare=False)  # the pose, read
 
 
 @dataclass
@@ -233,6 +250,17 @@ class _ReadRecord:
     items: list[_DataItem]
 
 
+@dataclass
+class _FileState:
+    """What the molecule checks learn from earlier records of the same file."""
+
+    described: frozenset[str] | None  # score names the header describes (None: not checked)
+    seen_names: dict[str, int] = field(default_factory=dict)  # name -> record
+    # score name -> {True: (record, name) of its first numeric value, False: first text one}
+    score_kinds: dict[str, dict[bool, tuple[int, str | None]]] = field(default_factory=dict)
+    reported: set[tuple[str, str]] = field(default_factory=set)  # (rule, score) said once
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -245,6 +273,7 @@ def validate_computed_set(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_records: int = DEFAULT_MAX_RECORDS,
+    require_descriptions: bool = True,
 ) -> ValidationReport:
     """Check a computed-set SDF against every rule of CONTRACTS.md section 5.
 
@@ -255,6 +284,8 @@ def validate_computed_set(
         (matched on the full name or on its base name, so ``pdbs/a.pdb`` accepts ``a.pdb``).
     :param max_bytes: larger files are rejected with one problem, without being parsed.
     :param max_records: most molecule records accepted (the header is not counted).
+    :param require_descriptions: refuse a score the header does not describe (off for job
+        results, whose header the importer writes from what the job says about its fields).
     :returns: a report listing every problem (record number, molecule name, field, message;
         records are 1-based and the header is record 1), capped at :data:`MAX_PROBLEMS` plus
         a final "… and N more" problem. ``parsed`` is set only when there is no problem.
@@ -322,9 +353,12 @@ def validate_computed_set(
                 "The file has a header record but no molecule records after it.",
             )
         molecules: list[ParsedMolecule] = []
-        seen_names: dict[str, int] = {}
+        described = (
+            frozenset(header.descriptions) if header is not None and require_descriptions else None
+        )
+        state = _FileState(described)
         for record in records[1:]:
-            molecule = _check_molecule(record, codes, pdbs, seen_names, problems)
+            molecule = _check_molecule(record, codes, pdbs, state, problems)
             if molecule is not None:
                 molecules.append(molecule)
 
@@ -352,7 +386,8 @@ def build_header_block(
     fields first, then ``descriptions`` in their given order.
 
     Descriptions with an empty text are left out (an empty value would make the whole file
-    invalid; a score without description is still accepted). Newlines in any value are
+    invalid; a score without description is then refused unless the file is validated with
+    ``require_descriptions=False``, as job results are). Newlines in any value are
     replaced by spaces because a blank line ends an SDF data item.
 
     :raises ValueError: a required field is empty, or a description name is a required header
@@ -647,6 +682,10 @@ def _check_header(record: _Record, problems: _Problems) -> ParsedSet | None:
             f"{_clip(ref_url)!r} is not a web address: it must start with http:// or https:// "
             "and name a host",
         )
+    for key in REQUIRED_HEADER_FIELDS:
+        too_long = key in MAX_LENGTHS and _too_long(key, values.get(key) or "")
+        if too_long:
+            problems.add(1, None, key, too_long)
     email = values.get("submitter_email")
     if email and not _EMAIL_RE.fullmatch(email):
         problems.add(1, None, "submitter_email", f"{_clip(email)!r} is not an e-mail address")
@@ -712,7 +751,7 @@ def _check_molecule(
     record: _Record,
     codes: frozenset[str],
     pdbs: frozenset[str],
-    seen_names: dict[str, int],
+    state: _FileState,
     problems: _Problems,
 ) -> ParsedMolecule | None:
     """Check one molecule record; return it parsed, or None after adding its problems."""
@@ -747,16 +786,19 @@ def _check_molecule(
             f"the name {shown!r} contains {bad}; names may only use letters, digits, "
             "'-', '_' and '.'",
         )
-    elif name in seen_names:
+    elif _too_long("name", name):
+        shown = _clip(name)
+        problems.add(number, shown, FIELD_NAME, _too_long("name", name))
+    elif name in state.seen_names:
         problems.add(
             number,
             name,
             FIELD_NAME,
-            f"the name {name!r} is already used by record {seen_names[name]}; "
+            f"the name {name!r} is already used by record {state.seen_names[name]}; "
             "names must be unique in the file",
         )
     else:
-        seen_names[name] = number
+        state.seen_names[name] = number
 
     read = _read_record(record, problems, shown)
     smiles = ""
@@ -779,13 +821,20 @@ def _check_molecule(
         elif item.name == "ref_mols":
             ref_mols = _check_ref_mols(item.value, codes, number, shown, problems)
         elif item.name == "ref_pdb":
-            _check_ref_pdb(item.value, codes, pdbs, number, shown, problems)
+            if _too_long("ref_pdb", item.value):
+                problems.add(number, shown, item.name, _too_long("ref_pdb", item.value))
+            else:
+                _check_ref_pdb(item.value, codes, pdbs, number, shown, problems)
         elif item.name == "original SMILES":
-            reason = _smiles_problem(item.value)
+            original, reason = _read_smiles(item.value)
+            if reason is None and read.mol is not None and smiles:
+                reason = _structure_mismatch(item.value, original, read.mol, smiles)
             if reason:
                 problems.add(number, shown, item.name, reason)
         else:
-            scores[item.name] = _score(item.value)
+            score = _check_score(item, number, shown, state, problems)
+            if score is not None:
+                scores[item.name] = score
 
     if len(problems.items) + problems.dropped > before or read.mol is None:
         return None
@@ -798,6 +847,7 @@ def _check_molecule(
         ref_pdb=values["ref_pdb"],
         scores=scores,
         record=number,
+        mol=read.mol,
     )
 
 
@@ -849,19 +899,106 @@ def _check_ref_pdb(
     )
 
 
-def _smiles_problem(smiles: str) -> str | None:
+def _read_smiles(smiles: str) -> tuple[Chem.Mol | None, str | None]:
+    """The molecule of a SMILES, or the reason RDKit cannot read it."""
     mol = Chem.MolFromSmiles(smiles, sanitize=False)
     if mol is None:
-        return f"RDKit cannot parse {_clip(smiles)!r}: it is not valid SMILES"
+        return None, f"RDKit cannot parse {_clip(smiles)!r}: it is not valid SMILES"
     try:
         Chem.SanitizeMol(mol)
     except Exception as exc:  # RDKit raises several exception types for sanitization.
-        return f"RDKit cannot parse {_clip(smiles)!r}: {_explain_sanitize_error(exc)}"
-    return None
+        return None, f"RDKit cannot parse {_clip(smiles)!r}: {_explain_sanitize_error(exc)}"
+    return mol, None
 
 
-def _score(value: str) -> float | str:
-    return float(value) if _NUMBER_RE.fullmatch(value) else value
+def _structure_key(mol: Chem.Mol) -> str:
+    """Canonical SMILES without stereo, isotopes or explicit hydrogens."""
+    return Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False), isomericSmiles=False)
+
+
+def _structure_mismatch(
+    submitted: str, original: Chem.Mol, pose: Chem.Mol, pose_smiles: str
+) -> str | None:
+    """Why the ``original SMILES`` is not the pose's molecule, or None when it is.
+
+    Same atoms and bonds is what counts: stereochemistry (a 3D pose has it, a SMILES often
+    not), explicit hydrogens and the protonation state (docking adds or removes protons on
+    amines and acids) are ignored; a different element, bond order or connectivity is not.
+    """
+    if Chem.MolToSmiles(original) == pose_smiles:  # the usual case, and the cheapest test
+        return None
+    if _structure_key(original) == _structure_key(pose):
+        return None
+    uncharger = rdMolStandardize.Uncharger()
+    try:
+        if _structure_key(uncharger.uncharge(original)) == _structure_key(uncharger.uncharge(pose)):
+            return None
+    except Exception:  # RDKit raises several exception types; a failure means "differs".
+        pass
+    return (
+        f"{_clip(submitted)!r} is not the molecule of the molblock ({_clip(pose_smiles)!r}); "
+        "they were compared ignoring stereochemistry, hydrogens and protonation"
+    )
+
+
+def _check_score(
+    item: _DataItem, number: int, name: str | None, state: _FileState, problems: _Problems
+) -> float | str | None:
+    """The score's value (float when numeric, else text), or None after adding a problem."""
+    value = item.value
+    numeric = bool(_NUMBER_RE.fullmatch(value))
+    if _NON_FINITE_RE.fullmatch(value) or (numeric and not math.isfinite(float(value))):
+        problems.add(
+            number,
+            name,
+            item.name,
+            f"{_clip(value)!r} is not a finite number; a score must be a real number or text "
+            "(leave the property out of a record that has no value)",
+        )
+        return None
+    ok = True
+    if state.described is not None and item.name not in state.described:
+        if ("undescribed", item.name) not in state.reported:
+            state.reported.add(("undescribed", item.name))
+            problems.add(
+                number,
+                name,
+                item.name,
+                f"the property {_clip(item.name)!r} is not described in the header record "
+                "(record 1): add it there with a description of what it measures",
+            )
+        ok = False
+    kinds = state.score_kinds.setdefault(item.name, {})
+    kinds.setdefault(numeric, (number, name))
+    if (
+        len(kinds) == 2
+        and kinds[numeric][0] == number
+        and ("mixed", item.name) not in state.reported
+    ):
+        # This record is the first of its kind: the score was of the other kind before.
+        state.reported.add(("mixed", item.name))
+        other_record, other_name = kinds[not numeric]
+        where = f"record {other_record}" + (f" ({other_name})" if other_name else "")
+        here, there = ("a number", "text") if numeric else ("text", "a number")
+        problems.add(
+            number,
+            name,
+            item.name,
+            f"{_clip(value)!r} is {here} here but {item.name} is {there} in {where}; a score "
+            "must be a number in every record or text in every record",
+        )
+        ok = False
+    if not ok:
+        return None
+    return float(value) if numeric else value
+
+
+def _too_long(key: str, value: str) -> str | None:
+    limit = MAX_LENGTHS[key]
+    if len(value) <= limit:
+        return None
+    what = "the name" if key == "name" else "the value"
+    return f"{what} is {len(value)} characters long; Fragalysis stores at most {limit}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -184,7 +184,11 @@ def status(job_id: int):
 
 
 def job_list(stmt, base_url: str, title: str, target=None):
-    """A filtered, paged job table; htmx polls of its body get just the rows."""
+    """A filtered, paged job table; htmx polls of its body get just the rows.
+
+    :param base_url: the list's path, without a query (not even the embed flag: the filter
+        form and the pager add theirs)
+    """
     status = request.args.get("status", "").upper()
     try:
         query = job_query(
@@ -229,7 +233,7 @@ def job_list(stmt, base_url: str, title: str, target=None):
 def mine():
     """My jobs."""
     stmt = visible_jobs().where(JobRequest.user_id == current_user.id)
-    return job_list(stmt, url_for("jobs.mine"), "My jobs")
+    return job_list(stmt, url_for("jobs.mine", embed=None), "My jobs")
 
 
 @bp.get("/targets/<title>/jobs/")
@@ -237,7 +241,9 @@ def of_target(title: str):
     """Every job of a target the user may see."""
     target = target_or_404(title)
     stmt = visible_jobs().where(JobRequest.target_id == target.id)
-    return job_list(stmt, url_for("jobs.of_target", title=title), f"Jobs of {title}", target)
+    return job_list(
+        stmt, url_for("jobs.of_target", title=title, embed=None), f"Jobs of {title}", target
+    )
 
 
 # --- actions: owner or admin only ----------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from app.launcher.schemas import JobSchema, render_template
+from app.launcher.value_formats import VALUE_FORMATS
 
 # A job directory is a project-relative path: Squonk2 refuses absolute output paths, and
 # the outfile options' patterns (Squonk2's own) allow only these characters.
@@ -118,7 +119,29 @@ def validate_options(schema: JobSchema, options: Mapping[str, Any]) -> dict[str,
     for error in sorted(validator.iter_errors(dict(options)), key=lambda e: list(e.path)):
         for name, message in _option_messages(schema, error):
             errors.setdefault(name, message)
+    for name, value in options.items():
+        if name not in errors and name in schema.option_properties:
+            message = _format_problems(schema.option_properties[name], value)
+            if message:
+                errors[name] = message
     return errors
+
+
+def _format_problems(prop: Mapping[str, Any], value: Any) -> str | None:
+    """Every value of the option that is not in its ``format`` (``VALUE_FORMATS``), named:
+    an array's items by line, as the dialog's text area shows them one a line."""
+    own = VALUE_FORMATS.get(prop.get("format", ""))
+    if own is not None and isinstance(value, str):
+        return own(value)
+    check = VALUE_FORMATS.get((prop.get("items") or {}).get("format", ""))
+    if check is None or not isinstance(value, list):
+        return None
+    problems = [
+        f"line {line}: {problem}"
+        for line, item in enumerate(value, 1)
+        if isinstance(item, str) and (problem := check(item))
+    ]
+    return "; ".join(problems) or None
 
 
 def validate_inputs(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.launcher.inputs import input_sources
+from app.launcher.value_formats import VALUE_FORMATS
 
 # ``INPUT_SOURCES`` (where an input takes its files from in the snapshot, its ``from``) and
 # ``FORMAT_SCHEMA`` follow the input-kind registry (``app.launcher.inputs``), so they are
@@ -44,6 +45,7 @@ _ITEMS: dict[str, Any] = {
         "minimum": {"type": "number"},
         "maximum": {"type": "number"},
         "pattern": {"type": "string"},
+        "format": {"enum": list(VALUE_FORMATS)},
     },
 }
 
@@ -73,6 +75,7 @@ _OPTION: dict[str, Any] = {
         "pattern": {"type": "string"},
         "minLength": {"type": "integer", "minimum": 0},
         "maxLength": {"type": "integer", "minimum": 0},
+        "format": {"enum": list(VALUE_FORMATS)},
         "items": _ITEMS,
         "minItems": {"type": "integer", "minimum": 0},
         "maxItems": {"type": "integer", "minimum": 0},

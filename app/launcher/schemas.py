@@ -43,6 +43,7 @@ _KEYWORD_TYPES = {
     "minimum": ("integer", "number"),
     "maximum": ("integer", "number"),
     "pattern": ("string",),
+    "format": ("string",),
     "minLength": ("string",),
     "maxLength": ("string",),
     "items": ("array",),
@@ -434,6 +435,9 @@ def _option_problems(
             yield f"{where}.{keyword}", f"does not apply to a {kind} option"
     if kind == "array" and "items" not in prop:
         yield f"{where}.items", "is required for an array option"
+    items = prop.get("items") or {}
+    if "format" in items and items.get("type") != "string":
+        yield f"{where}.items.format", f"does not apply to {items.get('type')} items"
     for low, high in (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")):
         if low in prop and high in prop and prop[low] > prop[high]:
             yield f"{where}.{low}", f"{low} ({prop[low]}) is greater than {high} ({prop[high]})"

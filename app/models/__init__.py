@@ -4,6 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.computed_sets import (
     ComputedMolecule,
     ComputedSet,
+    ComputedSetUpload,
     computed_molecule_inspirations,
 )
 from app.models.jobs import JobEvent, JobRequest
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "ComputedMolecule",
     "ComputedSet",
+    "ComputedSetUpload",
     "JobEvent",
     "JobFileTransfer",
     "JobRequest",

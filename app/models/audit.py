@@ -36,17 +36,22 @@ class AuditEvent(db.Model):
     @classmethod
     def record(
         cls,
-        user: User | None,
+        user: User | str | None,
         action: str,
         obj_type: str,
         obj_id: int | None,
         name: str | None,
         **detail,
     ) -> AuditEvent:
-        """Add an event to the session; it commits with the change it describes."""
+        """Add an event to the session; it commits with the change it describes.
+
+        :param user: who did it: a user, a name for an actor that is no user (the command
+            line: ``cli:<OS user>``), or None (anonymous)
+        """
+        by_name = isinstance(user, str)
         event = cls(
-            user=user,
-            username=user.username if user else None,
+            user=None if by_name else user,
+            username=user if by_name else (user.username if user else None),
             action=action,
             object_type=obj_type,
             object_id=obj_id,

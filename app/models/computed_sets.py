@@ -6,10 +6,12 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -42,6 +44,7 @@ class ComputedSet(db.Model):
     """
 
     __tablename__ = "computed_sets"
+    __table_args__ = (Index("ix_computed_sets_target_id_sdf_sha256", "target_id", "sdf_sha256"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
@@ -61,6 +64,9 @@ class ComputedSet(db.Model):
     score_names: Mapped[list] = mapped_column(JSON, default=list)
     sdf_file: Mapped[str] = mapped_column(String(500))
     zip_file: Mapped[str | None] = mapped_column(String(500))
+    # hex SHA-256 of the SDF as uploaded: the same file again is a duplicate (None: stored
+    # before digests were kept)
+    sdf_sha256: Mapped[str | None] = mapped_column(String(64))
     # The JobRequest that produced the set (unique: a retried import can never create a
     # second set for the same job); deleting the job keeps the set.
     job_request_id: Mapped[int | None] = mapped_column(
@@ -101,6 +107,8 @@ class ComputedMolecule(db.Model):
     ref_pdb: Mapped[str] = mapped_column(String(255))
     # score name -> float (numeric values) or str (text values)
     scores: Mapped[dict] = mapped_column(JSON, default=dict)
+    # problems found on import, names from app.csets.service.FLAGS (None: stored before)
+    flags: Mapped[list | None] = mapped_column(JSON, default=list)
     # Drawn on first view and kept: drawing every molecule at import would add ~1.5 ms each
     depiction_svg: Mapped[str | None] = mapped_column(Text)
 
@@ -111,3 +119,43 @@ class ComputedMolecule(db.Model):
 
     def __repr__(self) -> str:
         return f"<ComputedMolecule {self.name}>"
+
+
+class ComputedSetUpload(db.Model):
+    """A large upload waiting for, or handled by, the background task (the row the
+    progress page polls): validated and stored by ``app.csets.task.store_upload``.
+
+    ``status``: QUEUED -> VALIDATING -> STORING -> DONE, or FAILED (``problems`` and/or
+    ``message`` say why). The staged files (DATA_DIR-relative) are removed once done.
+    """
+
+    __tablename__ = "computed_set_uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default="QUEUED")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)  # molecules, counted on upload
+    file_name: Mapped[str] = mapped_column(String(255), default="")
+    validate_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    upload_anyway: Mapped[bool] = mapped_column(Boolean, default=False)
+    sdf_file: Mapped[str | None] = mapped_column(String(500))
+    zip_file: Mapped[str | None] = mapped_column(String(500))
+    # the report's problems: [{"record", "name", "field", "message"}]
+    problems: Mapped[list | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+    computed_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("computed_sets.id", ondelete="SET NULL")
+    )
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    target: Mapped[Target] = relationship()
+    user: Mapped[User | None] = relationship()
+    computed_set: Mapped[ComputedSet | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<ComputedSetUpload {self.id} {self.status}>"

@@ -6,11 +6,13 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_login import current_user
@@ -19,11 +21,13 @@ from app.access import (
     can_view_target,
     is_project_member,
     not_a_member,
+    protein_or_404,
     snapshot_or_404,
     target_or_404,
 )
 from app.extensions import db
 from app.models import Protein
+from app.storage import data_path
 from app.targets.service import (
     SnapshotError,
     create_snapshot,
@@ -92,6 +96,32 @@ def depiction(protein_id: int):
     response = Response(protein.depiction_svg, mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def protein_file(relative: str | None, mimetype: str, download_name: str):
+    """A stored file of a protein (the 3D viewer reads them), or 404 when it has none."""
+    if not relative or not data_path(relative).is_file():
+        abort(404)
+    response = send_file(
+        data_path(relative), mimetype=mimetype, download_name=download_name, max_age=0
+    )
+    # A reload of the target may change the file under the same URL
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.get("/proteins/<int:protein_id>/apo-desolv.pdb")
+def apo_desolv_pdb(protein_id: int):
+    """A protein's apo-desolv PDB (the structure a job used)."""
+    protein = protein_or_404(protein_id)
+    return protein_file(protein.apo_desolv_file, "chemical/x-pdb", f"{protein.code}_apo-desolv.pdb")
+
+
+@bp.get("/proteins/<int:protein_id>/ligand.mol")
+def ligand_mol(protein_id: int):
+    """A protein's ligand (the hit) as a mol file."""
+    protein = protein_or_404(protein_id)
+    return protein_file(protein.mol_file, "chemical/x-mdl-molfile", f"{protein.code}.mol")
 
 
 @bp.get("/targets/<title>/snapshots/")

@@ -7,6 +7,7 @@ mapped here, run with the server's own interpreter.
 
 PROGRAMS: dict[str, str] = {
     "/code/merger.py": "local_squonk.programs.fragmenstein_combine",
+    "/code/placer.py": "local_squonk.programs.fragmenstein_place",
     "/code/rdk_conformers.py": "local_squonk.programs.rdkit_conformers",
     "/code/im_test.py": "local_squonk.programs.im_test",
 }

@@ -9,20 +9,10 @@ database and drops it. Without MariaDB these tests are skipped, except under CI=
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
-from ispyb.sqlalchemy import (
-    BLSession,
-    Person,
-    Proposal,
-    ProposalHasPerson,
-    SessionHasPerson,
-)
-from sqlalchemy import create_engine, delete, insert, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import update
 
 from app import create_app
 from app.accounts import ispyb as ispyb_memberships
@@ -30,153 +20,12 @@ from app.extensions import db
 from app.models import Project
 from app.web import MEMBERSHIPS_UNAVAILABLE
 from tests import factories
+from tests.ispyb_support import PASSWORD
 from tests.support import csrf_token_of, free_port, wait_for
 
-MARIADB = "mysql+pymysql://root@127.0.0.1:3306/"
-PASSWORD = "ispyb-user-password"
-# the ISPyB tables memberships are read from, and those their foreign keys need
-MEMBERSHIP_TABLES = (Person, Proposal, BLSession, SessionHasPerson, ProposalHasPerson)
+# the MariaDB database and the ``ispyb`` fixture (its people, proposals and visits) are in
+# tests/conftest.py and tests/ispyb_support.py, shared with the admin's people pages' tests
 PRIVATE_PAGES = ("/targets/Mpro/", "/targets/Mpro/snapshots/", "/api/targets/Mpro/proteins/")
-
-
-def tables_needed():
-    """The membership tables and every table their foreign keys point to."""
-    needed, todo = {}, [model.__table__ for model in MEMBERSHIP_TABLES]
-    while todo:
-        table = todo.pop()
-        if table.name not in needed:
-            needed[table.name] = table
-            todo.extend(fk.column.table for fk in table.foreign_keys)
-    return list(needed.values())
-
-
-@pytest.fixture(scope="module")
-def ispyb_url():
-    """A database of this run's own on the local MariaDB, with the ISPyB tables."""
-    admin = create_engine(
-        MARIADB, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        where = make_url(MARIADB).render_as_string(hide_password=True)
-        reason = f"MariaDB is not reachable at {where} (root, no password): {exc.orig}"
-        if os.environ.get("CI") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"launcher_ispyb_{uuid.uuid4().hex}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE `{name}`"))
-    url = make_url(MARIADB).set(database=name)
-    engine = create_engine(url)
-    try:
-        Person.metadata.create_all(engine, tables=tables_needed())
-        engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
-
-
-class Ispyb:
-    """The test's ISPyB rows: people by login, proposals and visits by name."""
-
-    def __init__(self, url: str):
-        self.engine = create_engine(url)
-        self.people: dict[str, int] = {}
-        self.proposals: dict[str, int] = {}
-        self.visits: dict[str, int] = {}
-
-    def empty(self) -> None:
-        with self.engine.begin() as conn:
-            for model in reversed(MEMBERSHIP_TABLES):
-                conn.execute(delete(model))
-
-    def person(self, login: str | None) -> int:
-        with self.engine.begin() as conn:
-            person_id = conn.execute(
-                insert(Person).values(login=login, familyName=login or "PI")
-            ).inserted_primary_key[0]
-        if login:
-            self.people[login] = person_id
-        return person_id
-
-    def proposal(self, code: str, number: str) -> int:
-        principal = self.person(None)
-        with self.engine.begin() as conn:
-            proposal_id = conn.execute(
-                insert(Proposal).values(
-                    proposalCode=code, proposalNumber=number, personId=principal, title="t"
-                )
-            ).inserted_primary_key[0]
-        self.proposals[f"{code}{number}"] = proposal_id
-        return proposal_id
-
-    def visit(self, proposal: str, number: int) -> int:
-        with self.engine.begin() as conn:
-            session_id = conn.execute(
-                insert(BLSession).values(
-                    proposalId=self.proposals[proposal], visit_number=number, beamLineName="i04-1"
-                )
-            ).inserted_primary_key[0]
-        self.visits[f"{proposal}-{number}"] = session_id
-        return session_id
-
-    def on_visit(self, login: str, visit: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(SessionHasPerson).values(
-                    sessionId=self.visits[visit], personId=self.people[login], role="Team Member"
-                )
-            )
-
-    def off_visit(self, login: str, visit: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(SessionHasPerson)
-                .where(SessionHasPerson.sessionId == self.visits[visit])
-                .where(SessionHasPerson.personId == self.people[login])
-            )
-
-    def on_proposal(self, login: str, proposal: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(ProposalHasPerson).values(
-                    proposalId=self.proposals[proposal],
-                    personId=self.people[login],
-                    role="Co-Investigator",
-                )
-            )
-
-
-@pytest.fixture
-def ispyb(app, ispyb_url, small_targets):
-    """The app reading memberships from ISPyB, which holds proposals lb00000 (visits 1 and
-    2) and lb99999 (visit 1), and people: ``visitor`` on visit lb00000-1, ``stranger`` on
-    lb99999-1, ``proposer`` on proposal lb00000 only; each is also one of our users. The
-    demo's ``member`` is a member of lb00000-1 in our own table only."""
-    rows = Ispyb(ispyb_url)
-    rows.empty()
-    rows.proposal("lb", "00000")
-    rows.proposal("lb", "99999")
-    rows.visit("lb00000", 1)
-    rows.visit("lb00000", 2)
-    rows.visit("lb99999", 1)
-    for login in ("visitor", "stranger", "proposer"):
-        rows.person(login)
-        factories.user(app, login, PASSWORD)
-    rows.on_visit("visitor", "lb00000-1")
-    rows.on_visit("stranger", "lb99999-1")
-    rows.on_proposal("proposer", "lb00000")
-    app.config.update(MEMBERSHIP_SOURCE="ispyb", ISPYB_URL=ispyb_url, ISPYB_CACHE_SECONDS=120)
-    ispyb_memberships.forget()
-    yield rows
-    ispyb_memberships.forget()
-    rows.engine.dispose()
 
 
 def log_in(app, username: str, password: str = PASSWORD):

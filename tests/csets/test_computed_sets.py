@@ -14,6 +14,7 @@ import pytest
 from rdkit import Chem
 from sqlalchemy import select
 
+from app.chem import FIGURES, figures_of
 from app.csets import service as store
 from app.csets.service import method_slug, name_suffixes
 from app.csets.validator import Problem
@@ -236,7 +237,8 @@ def test_stored_rows_hold_every_molecule_property_and_link_inspirations(
     body = created.json
     assert body["owner"] == "member" and body["target"] == "Mac1"
     assert body["molecule_count"] == 8 and body["job_request"] is None
-    assert body["score_names"] == ["DDG", "RMSD", "outcome"]
+    # the file's scores, then the figures computed on import
+    assert body["score_names"] == ["DDG", "RMSD", "outcome", *FIGURES]
     assert body["descriptions"]["RMSD"].endswith("Å")
     assert body["generation_date"] == "2024-03-15"
 
@@ -250,6 +252,7 @@ def test_stored_rows_hold_every_molecule_property_and_link_inspirations(
             "DDG": float(original.GetProp("DDG")),
             "RMSD": float(original.GetProp("RMSD")),
             "outcome": original.GetProp("outcome"),
+            **figures_of(original),
         }
     with app.app_context():
         rows = db.session.scalars(select(ComputedMolecule).order_by(ComputedMolecule.id)).all()
@@ -320,17 +323,9 @@ def test_set_page_sorts_by_a_score_and_pages(app, login, small_targets, store_se
     assert sum(ascending, []) == by_ddg
     first = member.get(f"/computed-sets/{name}/?sort=DDG&dir=desc").text
     assert shown_names(first) == by_ddg[::-1][:3]
-    assert "sort=DDG&amp;dir=desc&amp;page=2" in first  # paging keeps the order
+    assert "page=2&amp;sort=DDG&amp;order=desc" in first  # paging keeps the order
     # an unknown score is ignored rather than an error
     assert shown_names(member.get(f"/computed-sets/{name}/?sort=nope").text) == in_file[:3]
-
-
-def test_score_order_puts_numbers_then_text_then_missing():
-    from app.csets.views import score_order
-
-    rows = [(1, {"s": 2.0}), (2, {"s": "b"}), (3, {}), (4, {"s": -1.0}), (5, {"s": "a"})]
-    assert score_order(rows, "s", False) == [4, 1, 5, 2, 3]
-    assert score_order(rows, "s", True) == [1, 4, 2, 5, 3]
 
 
 # --------------------------------------------------------------------------------------------

@@ -210,7 +210,8 @@ def test_a_colleague_upload_is_owned_by_the_colleague(app, login, world, mpro_sd
     created = colleague.post(
         "/api/compound-sets/",
         content_type="multipart/form-data",
-        data={"target": "Mpro", "sdf": (io.BytesIO(mpro_sdf), "m.sdf")},
+        # the member's Mpro set holds the same file
+        data={"target": "Mpro", "sdf": (io.BytesIO(mpro_sdf), "m.sdf"), "upload_anyway": "true"},
     )
     assert created.status_code == 201 and created.json["owner"] == "colleague"
     # ... so the colleague may delete it, and the member (owner of the other Mpro set) not

@@ -285,3 +285,30 @@ def test_number_pattern_and_array_options(flask_app: Flask, tmp_path: Path) -> N
     assert form.options.threshold.errors == ["Must be between 0 and 1"]
     assert form.options.prefix.errors == ["Must match the pattern ^[A-Z]+$"]
     assert form.options.weights.errors == ["Line 2: 'four' is not a whole number"]
+
+
+def test_smiles_lines_are_checked_with_rdkit_and_the_bad_ones_named(
+    flask_app: Flask, job_schemas: dict[str, JobSchema]
+) -> None:
+    place = job_schemas["fragmenstein-place-string"]
+    lines = ["CCO", "c1ccccc1O", "C1CC", "CC(=O)Nc1cccnc1", "c1cccc1"]
+    form, valid, html = post(
+        flask_app, place, good_fragmenstein_post(**{"options-smiles": "\n".join(lines)})
+    )
+    assert valid, form.errors  # the form only splits the lines; the server checks them
+    assert "<textarea" in html and 'name="options-smiles"' in html
+    inputs, submitted = form_submission(form)
+    assert submitted["smiles"] == lines
+    context = LaunchContext(
+        username="alice", job_dir="jobs/alice/1", target="Mac1", protein=SNAPSHOT[0]
+    )
+    errors = validate_options(place, resolve_options(place, submitted, context))
+    assert errors == {
+        "smiles": "line 3: 'C1CC' is not a valid SMILES; line 5: 'c1cccc1' is not a valid SMILES"
+    }
+    with flask_app.test_request_context():
+        attach_errors(form, errors)
+    assert form.options.smiles.errors == [errors["smiles"]]
+
+    good = validate_options(place, resolve_options(place, {"smiles": lines[:2]}, context))
+    assert good == {}

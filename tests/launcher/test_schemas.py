@@ -76,7 +76,11 @@ def prop(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_shipped_job_schemas_load(job_schemas: dict[str, JobSchema]) -> None:
-    assert set(job_schemas) == {"fragmenstein-combine", "rdkit-conformers"}
+    assert set(job_schemas) == {
+        "fragmenstein-combine",
+        "fragmenstein-place-string",
+        "rdkit-conformers",
+    }
 
 
 def test_fragmenstein_combine_is_configured_as_contracts_say(fragmenstein: JobSchema) -> None:
@@ -184,13 +188,27 @@ def test_every_problem_of_every_file_is_reported_at_once(schema_dir: Path) -> No
 
 def test_the_shipped_directory_is_the_default() -> None:
     assert (JOB_SCHEMAS_DIR / "fragmenstein-combine.yaml").is_file()
-    assert set(load_job_schemas()) == {"fragmenstein-combine", "rdkit-conformers"}
+    assert set(load_job_schemas()) == {
+        "fragmenstein-combine",
+        "fragmenstein-place-string",
+        "rdkit-conformers",
+    }
 
 
 # Bad files: (change, path inside the file, part of the reason) ------------------------------
 
 BAD_DOCUMENTS = {
     "missing key": (lambda d: d.pop("collection"), "collection", "is required"),
+    "unknown value format": (
+        lambda d: prop(d, "fragIdField").update(format="inchi"),
+        "options.properties.fragIdField.format",
+        "'inchi' is not one of ['smiles']",
+    ),
+    "value format on a number": (
+        lambda d: prop(d, "count").update(format="smiles"),
+        "options.properties.count.format",
+        "does not apply to a integer option",
+    ),
     "typo in a keyword": (
         lambda d: prop(d, "count").update(minimun=1),
         "options.properties.count.minimun",

@@ -35,12 +35,13 @@ def test_shipped_definitions_load_and_test_jobs_are_opt_in() -> None:
     keys = {(j.collection, j.job, j.version) for j in Catalogue.load().all()}
     assert keys == {
         ("fragmenstein", "fragmenstein-combine", "1.0.0"),
+        ("fragmenstein", "fragmenstein-place-string", "1.0.0"),
         ("rdkit", "rdkit-conformers", "1.0.0"),
     }
     with_tests = Catalogue.load(include_test_jobs=True)
     assert with_tests.find("im-test", "sleep", "1.0.0") is not None
     # Ids are stable: they follow the sorted (collection, job, version).
-    assert [j.id for j in with_tests.all()] == [1, 2, 3, 4]
+    assert [j.id for j in with_tests.all()] == [1, 2, 3, 4, 5]
 
 
 def test_an_invalid_definition_stops_the_load(tmp_path: Path) -> None:

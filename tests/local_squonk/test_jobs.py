@@ -66,7 +66,7 @@ def test_fragmenstein_merges_two_close_mac1_hits(
     assert len(mols) >= 1
     props = mols[0].GetPropsAsDict()
     assert props["ref_mols"].split(",") == ["x0216_A", "x0259_A"]
-    assert {"IDX", "DDG", "RMSD", "original SMILES", "ref_pdb"} <= set(props)
+    assert {"IDX", "RMSD", "outcome", "outcome_reason", "original SMILES", "ref_pdb"} <= set(props)
     assert props["ref_pdb"] == "Mac1-x0216"
     assert Chem.MolFromSmiles(props["original SMILES"]) is not None
 
@@ -80,7 +80,16 @@ def test_fragmenstein_merges_two_close_mac1_hits(
     )
     assert rv.success
     fields = json.loads(meta.read_text())
-    assert set(fields) == {"IDX", "DDG", "RMSD", "ref_mols", "original SMILES", "ref_pdb"}
+    assert set(fields) == {
+        "IDX",
+        "DDG",
+        "RMSD",
+        "outcome",
+        "outcome_reason",
+        "ref_mols",
+        "original SMILES",
+        "ref_pdb",
+    }
     assert all({"type", "description"} <= set(f) for f in fields.values())
 
 
