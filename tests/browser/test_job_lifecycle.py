@@ -41,7 +41,7 @@ def test_job_page_follows_fragmenstein_to_its_computed_set(
     screenshot(page, "job-uploaded")
 
     page.click("#computed-set-link")
-    page.wait_for_selector("table")
+    page.wait_for_selector("table.molecules")
     text = page.inner_text("main")
     for code in MAC1_NEIGHBOURS:
         assert code in text
