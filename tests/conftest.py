@@ -466,21 +466,34 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+def chromium_executable() -> str:
+    """Debian's Chromium (never a downloaded browser); skipped without it, failed in CI."""
     executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(executable).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is required in CI (apt-get install chromium)")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return executable
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    """The one Playwright driver of the run: a second sync driver cannot start while one
+    runs, so every browser test launches its browsers from this one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        print(f"\nbrowser tests run in {executable} {browser.version}")
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    """Debian's Chromium driven by Playwright, with the suite's usual flags."""
+    executable = chromium_executable()
+    browser = playwright_driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    print(f"\nbrowser tests run in {executable} {browser.version}")
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -5,15 +5,12 @@ and the message the page shows when the viewer cannot load or the browser has no
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 
 from tests import factories
 from tests.browser.test_snapshot_flow import log_in
-from tests.conftest import CHROMIUM_ARGS, ROOT, screenshot
+from tests.conftest import CHROMIUM_ARGS, ROOT, chromium_executable, screenshot
 from tests.csets.conftest import VALID_MAC1
 from tests.support import (
     MAC1_NEIGHBOURS,
@@ -35,20 +32,12 @@ NGL = ROOT / "static" / "vendor" / "ngl" / "ngl.js"
 
 
 def launch(playwright, args: list[str]):
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    return playwright.chromium.launch(executable_path=executable, args=args)
+    return playwright.chromium.launch(executable_path=chromium_executable(), args=args)
 
 
-@pytest.fixture(scope="module")
-def playwright_session():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
+@pytest.fixture
+def playwright_session(playwright_driver):
+    return playwright_driver
 
 
 @pytest.fixture

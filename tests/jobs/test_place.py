@@ -20,11 +20,13 @@ from tests.support import (
 )
 
 PLACE = "fragmenstein-place-string"
-# The two neighbours themselves, and their urea with the other's rings swapped.
+# The two neighbours themselves, their urea with the other's rings swapped, and a methyl
+# for the methoxy: the 4 valid SMILES a chemist types
 GOOD = [
     "COc1ccc(NC(=O)Nc2cccs2)cn1",
     "O=C(Nc1ccccc1)Nc1cccnc1",
     "COc1ccc(NC(=O)Nc2cccnc2)cn1",
+    "Cc1ccc(NC(=O)Nc2cccs2)cn1",
 ]
 
 
