@@ -12,7 +12,7 @@ from app.csets.service import UPLOAD_LIVE, create_computed_set, run_upload, uplo
 from app.csets.validator import build_header_block
 from app.extensions import db
 from app.jobs import states
-from app.jobs.service import import_failed
+from app.jobs.service import import_failed, nothing_to_import
 from app.models import ComputedSetUpload, JobRequest
 from app.models.base import utcnow
 from app.queueing import in_states, on_final_failure
@@ -66,6 +66,9 @@ def import_results(job_id: int) -> str:
         return job.job_status
     except SquonkTransientError:
         raise
+    if not sdf.strip():
+        nothing_to_import(job)
+        return job.job_status
     user = job.user
     base = current_app.config["EXTERNAL_URL"].rstrip("/")
     header = build_header_block(

@@ -372,9 +372,25 @@ def import_failed(job: JobRequest, message: str) -> None:
     db.session.commit()
 
 
+NOTHING_TO_IMPORT = "The job finished without writing any molecule: there is nothing to import."
+
+
+def nothing_to_import(job: JobRequest) -> None:
+    """The job ran and wrote an empty output (every merge failed, say): it simply ends
+    SUCCESS, which is not an import failure and offers no retry."""
+    states.report(job, states.SUCCESS, "system", message="nothing to import: no molecules")
+    job.message = NOTHING_TO_IMPORT
+    db.session.commit()
+
+
 def can_retry_import(job: JobRequest) -> bool:
     """A successful job whose results were meant to be imported, and are not (any more)."""
-    return job.job_status == states.SUCCESS and job.computed_set_id is None and imports_results(job)
+    return (
+        job.job_status == states.SUCCESS
+        and job.computed_set_id is None
+        and job.message != NOTHING_TO_IMPORT
+        and imports_results(job)
+    )
 
 
 def retry_import(job: JobRequest) -> bool:

@@ -111,3 +111,26 @@ def test_an_import_killed_mid_way_leaves_no_partial_set_and_retry_completes_it(
     assert job["job_status"] == "UPLOADED"
     with app.app_context():
         assert db.session.scalar(select(db.func.count(ComputedSet.id))) == 1
+
+
+def test_a_job_that_wrote_no_molecule_simply_ends_success(app, small_targets, squonk, login):
+    """Every merge of a pair can fail (Fragmenstein writes an empty file): the job ends
+    SUCCESS saying there is nothing to import, not an import failure with a retry."""
+    job_id, member = finished_in_squonk(app, squonk, login)
+    # this job's output: the newest merged.sdf in local Squonk2's project volumes
+    output = max(Path(squonk.root).rglob("merged.sdf"), key=lambda p: p.stat().st_mtime)
+    assert output.stat().st_size > 0
+    output.write_text("")  # what Squonk2 holds when no run gave a molecule
+    assert reconcile(app).get("applied") == 1
+    run_worker(app)
+    job = member.get(f"/api/job_request/{job_id}/").json
+    assert job["job_status"] == "SUCCESS", job
+    assert job["message"] == (
+        "The job finished without writing any molecule: there is nothing to import."
+    )
+    assert job["computed_set"] is None
+    assert "nothing to import" in job["events"][-1]["message"]
+    page = member.get(f"/jobs/{job_id}/")
+    assert 'id="retry-import"' not in page.text and "could not be imported" not in page.text
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(ComputedSet.id))) == 0
