@@ -18,12 +18,9 @@ from sqlalchemy import Select, select
 
 from app.accounts import ispyb
 from app.accounts.ispyb import MembershipUnavailable
-from app.config import MEMBERSHIP_SOURCES
 from app.models import Project, User, project_members
 
 __all__ = ["MembershipUnavailable", "is_member", "member_project_ids", "source"]
-
-SOURCES = MEMBERSHIP_SOURCES
 
 
 def source() -> str:

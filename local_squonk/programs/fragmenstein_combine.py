@@ -44,6 +44,12 @@ REPAIRED = "bond orders repaired by the rectifier (Fragmenstein's did not saniti
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Fragmenstein combine (RDKit-only Wictor)")
+    add_job_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every mode of the Fragmenstein image takes (combine, place)."""
     parser.add_argument("-f", "--fragments", nargs="+", required=True)
     parser.add_argument("-p", "--protein", required=True)
     parser.add_argument("-o", "--outfile", required=True)
@@ -56,7 +62,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--protein-prop-value")
     parser.add_argument("-w", "--work-dir", default="output")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
 
 
 def field_descriptions(args: argparse.Namespace) -> dict[str, dict[str, str]]:

@@ -21,7 +21,14 @@ from pathlib import Path
 from rdkit import Chem
 
 from .events import emit_event
-from .fragmenstein_combine import REPAIRED, field_descriptions, quiet, readable, write_record
+from .fragmenstein_combine import (
+    REPAIRED,
+    add_job_arguments,
+    field_descriptions,
+    quiet,
+    readable,
+    write_record,
+)
 from .molecules import read_molecules
 from .outcomes import Outcome, crashed, is_duplicate, judge, summary
 
@@ -32,18 +39,7 @@ SIZE_TOLERANCE = 50
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Fragmenstein place (RDKit-only Wictor)")
     parser.add_argument("-s", "--smiles", nargs="+", required=True)
-    parser.add_argument("-f", "--fragments", nargs="+", required=True)
-    parser.add_argument("-p", "--protein", required=True)
-    parser.add_argument("-o", "--outfile", required=True)
-    parser.add_argument("-c", "--count", type=int, default=1)
-    parser.add_argument("-k", "--keep-hydrogens", action="store_true")
-    parser.add_argument("--ref-mols-prop-name", default="ref_mols")
-    parser.add_argument("--frag-id-field", default="_Name")
-    parser.add_argument("--smiles-prop-name")
-    parser.add_argument("--protein-prop-name")
-    parser.add_argument("--protein-prop-value")
-    parser.add_argument("-w", "--work-dir", default="output")
-    parser.add_argument("--seed", type=int, default=0)
+    add_job_arguments(parser)
     return parser.parse_args(argv)
 
 
