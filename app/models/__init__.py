@@ -7,7 +7,7 @@ from app.models.computed_sets import (
     ComputedSetUpload,
     computed_molecule_inspirations,
 )
-from app.models.jobs import JobEvent, JobRequest
+from app.models.jobs import JobDefinition, JobEvent, JobRequest
 from app.models.snapshots import Snapshot, snapshot_proteins
 from app.models.targets import Protein, Target
 from app.models.transfers import JobFileTransfer, SquonkFile
@@ -19,6 +19,7 @@ __all__ = [
     "ComputedMolecule",
     "ComputedSet",
     "ComputedSetUpload",
+    "JobDefinition",
     "JobEvent",
     "JobFileTransfer",
     "JobRequest",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -61,6 +71,13 @@ class JobRequest(db.Model):
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Last time Squonk2 told us anything (callback or poll): the reconciler's clock
     last_heard: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "E-mail me when it ends" (the user's settings give the dialog's default), and when
+    # that one e-mail was handed to the mail server (set once, by a conditional update)
+    notify_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    notified: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The ordinal of the last Squonk2 task event stored with the job (get_task's
+    # event_prior_ordinal asks only for the ones after it)
+    squonk_event_ordinal: Mapped[int | None] = mapped_column(Integer)
     # Optimistic concurrency: an update made from a stale read fails (StaleDataError) and
     # is retried, so concurrent callbacks never overwrite each other, on any database
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
@@ -98,3 +115,24 @@ class JobEvent(db.Model):
     recorded: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     job: Mapped[JobRequest] = relationship(back_populates="events")
+
+
+class JobDefinition(db.Model):
+    """A Squonk2 job definition as ``get_job_by_version`` returned it, cached per Squonk2
+    URL and job version; ``digest`` (SHA-256 of its canonical JSON) tells a change."""
+
+    __tablename__ = "job_definitions"
+    __table_args__ = (
+        UniqueConstraint(
+            "squonk_url", "collection", "job", "version", name="uq_job_definitions_version"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    squonk_url: Mapped[str] = mapped_column(String(500))
+    collection: Mapped[str] = mapped_column(String(100))
+    job: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(40))
+    definition: Mapped[dict] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    fetched: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

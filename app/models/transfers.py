@@ -37,6 +37,8 @@ class JobFileTransfer(db.Model):
     files_total: Mapped[int] = mapped_column(Integer, default=0)
     files_uploaded: Mapped[int] = mapped_column(Integer, default=0)
     files_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # The files the snapshot's proteins lack, not sent: [{"protein", "kind", "file"}]
+    files_missing: Mapped[list | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Moves at every step of the task: a STARTED row that stopped moving was orphaned
     heartbeat: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,18 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -39,6 +50,8 @@ class User(UserMixin, db.Model):
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When an admin disabled the account: its cookies and tokens are refused while set
     disabled: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The settings page's default for a launch's "E-mail me when it ends"
+    notify_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     projects: Mapped[list[Project]] = relationship(
         secondary=project_members, back_populates="members"
