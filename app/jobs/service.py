@@ -119,6 +119,8 @@ class LaunchRequest:
     options: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
     run_again: bool = False
+    # "E-mail me when it ends"; None: the user's default (their settings page)
+    notify_by_email: bool | None = None
 
 
 def _protein_of(schema: JobSchema, inputs: dict[str, Any]) -> str | None:
@@ -254,6 +256,11 @@ def launch(request: LaunchRequest) -> JobRequest:
         callback_secret_hash=secret_hash(callback_secret(nonce)),
         callback_context=f"fjl-{uuid.uuid4().hex}",
         user_summary=(request.summary or "").strip()[:200] or None,
+        notify_by_email=(
+            request.user.notify_by_email
+            if request.notify_by_email is None
+            else bool(request.notify_by_email)
+        ),
     )
     states.requested(job, "user", f"requested by {request.user.username}")
     job.job_dir = job_directory(request.user, job.id)

@@ -166,6 +166,22 @@ class JobOutput:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A "Start from" choice of the dialog: option values to begin with.
+
+    ``source`` is ``"definition"`` (a test of the Squonk2 job definition) or ``"override"``
+    (the ``presets`` of the job_schemas file); ``options`` holds editable options only, each
+    valid against its option's schema.
+    """
+
+    name: str
+    title: str
+    options: dict[str, Any]
+    source: str = "override"
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class JobSchema:
     """One launchable job, as read from ``job_schemas/<key>.yaml``.
 
@@ -185,6 +201,14 @@ class JobSchema:
     overrides: dict[str, OptionOverride]
     outputs: list[JobOutput]
     source: Path | None = field(default=None, compare=False)
+    presets: list[Preset] = field(default_factory=list)
+    # The Squonk2 definition's picker details
+    category: str = ""
+    keywords: list[str] = field(default_factory=list)
+    doc_url: str = ""
+
+    def preset(self, name: str) -> Preset | None:
+        return next((preset for preset in self.presets if preset.name == name), None)
 
     @property
     def option_properties(self) -> dict[str, dict[str, Any]]:
