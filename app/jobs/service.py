@@ -3,7 +3,8 @@
 Checks (each with its own message; nothing is created when one fails):
 1. the caller may see the target (the views load the snapshot through app.access);
 2. the job exists in job_schemas/;
-3. a fresh successful transfer of this snapshot's files exists;
+3. the files of the chosen inputs are in Squonk2: the target has them, and a fresh
+   successful transfer of this snapshot sent them;
 4. inputs come from this snapshot, within bounds;
 5. options are valid against the job's JSON Schema (whatever the browser sent);
 6. no duplicate: the same launch queued, running or finished (unless "run again").
@@ -43,7 +44,7 @@ from app.models import JobRequest, Snapshot, Target, User
 from app.models.base import utcnow
 from app.squonk.client import SquonkError
 from app.squonk.current import squonk
-from app.transfers.service import fresh_transfer, project_file
+from app.transfers.service import LABELS, needed_files_check, project_file, words_list
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,85 @@ def _longest_text(value) -> int:
     return 0
 
 
+def _chosen_codes(value: Any) -> list[str]:
+    """The codes an input's submitted value names (a list, or one code)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [code for code in value if isinstance(code, str)]
+    return []
+
+
+def _named(files: list[dict]) -> str:
+    """``x0072_A (x0072_A_apo-desolv.pdb), ...``: each file by protein."""
+    return words_list([f"{entry['protein']} ({entry['file']})" for entry in files], most=50)
+
+
+def check_files(request: LaunchRequest, schema: JobSchema) -> None:
+    """Check 3: the files of the chosen inputs (only those: RDKit conformers needs the
+    fragments' mol files, not an apo-desolv PDB) are in Squonk2, sent by a fresh transfer.
+
+    Refused as ``files`` when the target lacks one (sending again cannot help), as
+    ``transfer`` when one exists but no fresh transfer sent it (send the files first).
+    Codes not of the snapshot are left to the inputs check to name.
+    """
+    snapshot, target = request.snapshot, request.snapshot.target
+    inputs = request.inputs if isinstance(request.inputs, dict) else {}
+    known = set(snapshot.protein_codes)
+    chosen = [
+        (item, code)
+        for item in schema.inputs
+        for code in dict.fromkeys(_chosen_codes(inputs.get(item.name)))
+        if code in known
+    ]
+    lacking, unsent = needed_files_check(
+        snapshot, [(code, item.kind.file_kind) for item, code in chosen], request.user
+    )
+    if lacking:
+        picked = {(item.name, code) for item, code in chosen}
+        parts = []
+        for item in schema.inputs:
+            kind = item.kind
+            files = [
+                entry
+                for entry in lacking
+                if entry["kind"] == kind.file_kind and (item.name, entry["protein"]) in picked
+            ]
+            if not files:
+                continue
+            label = LABELS[kind.file_kind]
+            which = f"each chosen {kind.noun}" if kind.multiple else f"the chosen {kind.noun}"
+            parts.append(
+                f"{schema.title} needs the {label} of {which}; "
+                f"{target.title} has none for: {_named(files)}."
+            )
+            if not kind.multiple:  # say which of the snapshot's proteins could be chosen
+                others, _ = needed_files_check(
+                    snapshot,
+                    [(code, kind.file_kind) for code in snapshot.protein_codes],
+                    request.user,
+                )
+                absent = {entry["protein"] for entry in others}
+                usable = [code for code in snapshot.protein_codes if code not in absent]
+                if usable:
+                    parts.append(f"These have one: {words_list(usable)}.")
+                else:
+                    parts.append(f"None of this snapshot's proteins has one: {_named(others)}.")
+        also = f" Not sent yet either: {_named(unsent)}." if unsent else ""
+        raise LaunchRefused(
+            "files",
+            " ".join(parts)
+            + " Sending the files again will not help: choose others, or reload the target"
+            + f" with these files.{also}",
+        )
+    if unsent:
+        raise LaunchRefused(
+            "transfer",
+            f"{schema.title} needs files that are not in Squonk2 (or the target changed "
+            f"since they were sent): send them first. Not sent: {_named(unsent)}.",
+        )
+
+
 def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str]:
     """Run checks 2-6; returns (schema, resolved options, fingerprint) or raises."""
     schema = job_schemas().get(request.job)
@@ -164,12 +244,7 @@ def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str
             "job", f"There is no job called {request.job!r}", {"job": "unknown job"}
         )
     snapshot, target = request.snapshot, request.snapshot.target
-    if fresh_transfer(snapshot, snapshot.protein_codes, request.user) is None:
-        raise LaunchRefused(
-            "transfer",
-            "The files of this snapshot are not in Squonk2 (or "
-            "the target changed since they were sent): send them first.",
-        )
+    check_files(request, schema)
     if not isinstance(request.inputs, dict):
         raise LaunchRefused("inputs", "inputs must be an object", {"inputs": "an object"})
     errors = validate_inputs(schema, request.inputs, snapshot.protein_codes)

@@ -11,6 +11,7 @@ from app.transfers.service import (
     TRANSFER_STATES,
     TransferError,
     TransferFilterError,
+    not_sent_text,
     request_transfer,
     transfer_list,
 )
@@ -33,6 +34,9 @@ def transfer_json(transfer) -> dict:
         "files_total": transfer.files_total,
         "files_uploaded": transfer.files_uploaded,
         "files_skipped": transfer.files_skipped,
+        # the files the proteins lack, not sent: [{"protein", "kind", "file"}]
+        "files_missing": transfer.files_missing or [],
+        "not_sent": not_sent_text(transfer.files_missing),
         "message": transfer.message,
         "created": iso(transfer.created),
     }

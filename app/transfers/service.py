@@ -73,47 +73,81 @@ class PlannedFile:
         return self.data if self.data is not None else data_path(self.source).read_bytes()
 
 
-def missing_files(proteins: list[Protein]) -> list[str]:
-    """One line per protein lacking a file a job needs (empty when all are there)."""
-    problems = []
-    for protein in proteins:
-        lacking = [
-            label
-            for label, present in (
-                ("ligand mol file", protein.mol_file),
-                ("apo-desolv PDB", protein.apo_desolv_file),
-                ("SMILES", protein.smiles),
-            )
-            if not present
+# What each kind of file is called in messages
+LABELS = {"mol": "ligand mol file", "apo_desolv": "apo-desolv PDB", "smi": "SMILES"}
+
+
+def has_file(protein: Protein, kind: str) -> bool:
+    """Does the target hold the protein's file of ``kind`` (one of :data:`KINDS`)?"""
+    return bool(
+        {"mol": protein.mol_file, "apo_desolv": protein.apo_desolv_file, "smi": protein.smiles}[
+            kind
         ]
-        if lacking:
-            problems.append(f"{protein.code}: no {', no '.join(lacking)}")
-    return problems
-
-
-def missing_files_message(problems: list[str]) -> str:
-    return (
-        f"{len(problems)} protein{'s' if len(problems) != 1 else ''} lack files needed in "
-        "Squonk2, so nothing was sent (reload the target with these files): " + "; ".join(problems)
     )
 
 
+def missing_file(code: str, kind: str) -> dict:
+    """One entry of ``JobFileTransfer.files_missing``: a file a protein lacks."""
+    return {"protein": code, "kind": kind, "file": file_name(code, kind)}
+
+
+def missing_files(proteins: list[Protein]) -> list[dict]:
+    """The files the proteins lack (not sent: there is nothing to send), protein by
+    protein in the order of :data:`KINDS`; empty when every protein has all of them."""
+    return [
+        missing_file(protein.code, kind)
+        for protein in proteins
+        for kind in KINDS
+        if not has_file(protein, kind)
+    ]
+
+
+def words_list(items: list[str], most: int = 20) -> str:
+    """``a, b and c``; beyond ``most`` items, ``a, b ... and 12 more``."""
+    if len(items) > most:
+        return f"{', '.join(items[:most])} and {len(items) - most} more"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def not_sent_text(files_missing: list[dict] | None) -> str | None:
+    """What a transfer did not send because the proteins lack the files, grouped by kind:
+    "Not sent: the proteins lack these files: the apo-desolv PDB of x0072_A and x0104_A."
+    None when nothing is missing."""
+    if not files_missing:
+        return None
+    by_kind: dict[str, list[str]] = {}
+    for entry in files_missing:
+        by_kind.setdefault(entry["kind"], []).append(entry["protein"])
+    parts = [
+        f"the {LABELS.get(kind, kind)} of {words_list(codes)}" for kind, codes in by_kind.items()
+    ]
+    return f"Not sent: the proteins lack these files: {'; '.join(parts)}."
+
+
 def file_plan(proteins: list[Protein]) -> list[PlannedFile]:
-    """Every file of the proteins with its size and checksum (from the loader's record)."""
+    """Every file the proteins have, with its size and checksum (from the loader's record);
+    the files they lack are left out (:func:`missing_files` names them)."""
     plan = []
     for protein in proteins:
-        smi = f"{protein.smiles} {protein.code}\n".encode()
         for kind, source, sha in (
             ("mol", protein.mol_file, protein.mol_sha256),
             ("apo_desolv", protein.apo_desolv_file, protein.apo_desolv_sha256),
         ):
+            if not source:
+                continue
             size = data_path(source).stat().st_size
             plan.append(PlannedFile(file_name(protein.code, kind), None, source, sha, size))
-        plan.append(
-            PlannedFile(
-                file_name(protein.code, "smi"), smi, None, hashlib.sha256(smi).hexdigest(), len(smi)
+        if protein.smiles:
+            smi = f"{protein.smiles} {protein.code}\n".encode()
+            plan.append(
+                PlannedFile(
+                    file_name(protein.code, "smi"),
+                    smi,
+                    None,
+                    hashlib.sha256(smi).hexdigest(),
+                    len(smi),
+                )
             )
-        )
     return plan
 
 
@@ -225,13 +259,16 @@ def latest_transfer(snapshot_id: int) -> JobFileTransfer | None:
 
 
 def request_transfer(
-    snapshot: Snapshot, user: User, codes: list[str] | None = None
+    snapshot: Snapshot, user: User, codes: list[str] | None = None, recheck: bool = False
 ) -> tuple[JobFileTransfer, bool]:
     """Ask for the snapshot's files in Squonk2. Returns (transfer, created).
 
     A fresh successful transfer covering the proteins, or one in flight, is returned as it
-    is; otherwise a new row is committed and queued. Proteins missing files make a row that
-    fails at once, naming each protein and file, and nothing is queued.
+    is; otherwise a new row is committed and queued. ``recheck`` (the panel's "Check files
+    in Squonk2 again") makes a new row even after a fresh transfer: its task lists the
+    folder again and sends what is not there, and the row is the check's line in the
+    history. The files the proteins lack are not sent: the row names them
+    (``files_missing``) and the rest still goes.
     """
     target: Target = snapshot.target
     wanted = resolve_codes(snapshot, codes)
@@ -256,7 +293,7 @@ def request_transfer(
             existing.heartbeat = utcnow()
             enqueue_transfer(existing)
             return existing, False
-        if existing.is_fresh:
+        if existing.is_fresh and not recheck:
             return existing, False
 
     transfer = JobFileTransfer(
@@ -266,18 +303,23 @@ def request_transfer(
         squonk_project=target.default_squonk_project,
         proteins=wanted,
         compounds=[],
+        files_missing=missing_files(proteins_of(target, wanted)),
     )
     db.session.add(transfer)
-    problems = missing_files(proteins_of(target, wanted))
-    if problems:
-        transfer.transfer_status = FAILURE
-        transfer.message = missing_files_message(problems)
-        db.session.commit()
-        log.info("transfer %s refused: %d proteins lack files", transfer.id, len(problems))
-        return transfer, True
-    db.session.commit()
     enqueue_transfer(transfer)
     return transfer, True
+
+
+def check_summary(transfer: JobFileTransfer) -> str | None:
+    """ "checked at 12:03 UTC: 2 to upload, 7 already there" for a transfer that listed
+    the folder and finished (what it found then: to upload counts what it sent)."""
+    if transfer.transfer_status != SUCCESS or transfer.transfer_datetime is None:
+        return None
+    to_upload = transfer.files_total - transfer.files_skipped
+    return (
+        f"checked at {as_utc(transfer.transfer_datetime):%H:%M} UTC: "
+        f"{to_upload} to upload, {transfer.files_skipped} already there"
+    )
 
 
 def fresh_transfer(snapshot: Snapshot, codes: list[str], user: User) -> JobFileTransfer | None:
@@ -296,6 +338,50 @@ def fresh_transfer(snapshot: Snapshot, codes: list[str], user: User) -> JobFileT
         ):
             return transfer
     return None
+
+
+def fresh_transfers(snapshot: Snapshot, user: User) -> list[JobFileTransfer]:
+    """The snapshot's successful transfers the user may see that are still fresh, newest
+    first."""
+    return [
+        transfer
+        for transfer in db.session.scalars(
+            select(JobFileTransfer)
+            .where(
+                JobFileTransfer.snapshot_id == snapshot.id,
+                JobFileTransfer.transfer_status == SUCCESS,
+            )
+            .order_by(JobFileTransfer.id.desc())
+        )
+        if transfer.is_fresh and can_view_transfer(transfer, user)
+    ]
+
+
+def needed_files_check(
+    snapshot: Snapshot, needed: list[tuple[str, str]], user: User
+) -> tuple[list[dict], list[dict]]:
+    """Which of the ``(code, kind)`` files a launch needs are not in Squonk2, as
+    ``(lacking, unsent)`` lists of :func:`missing_file` entries: ``lacking`` the target has
+    no such file (sending again cannot help), ``unsent`` it has one that no fresh transfer
+    of the snapshot sent (sent after the target last changed)."""
+    wanted = list(dict.fromkeys(needed))
+    proteins = {p.code: p for p in proteins_of(snapshot.target, [code for code, _ in wanted])}
+    lacking = [
+        missing_file(code, kind)
+        for code, kind in wanted
+        if code in proteins and not has_file(proteins[code], kind)
+    ]
+    sent: set[tuple[str, str]] = set()
+    transfers = fresh_transfers(snapshot, user) if len(lacking) < len(wanted) else []
+    for transfer in transfers:
+        absent = {(m["protein"], m["kind"]) for m in transfer.files_missing or ()}
+        sent |= {(c, k) for c, k in wanted if c in transfer.proteins and (c, k) not in absent}
+    unsent = [
+        missing_file(code, kind)
+        for code, kind in wanted
+        if code in proteins and has_file(proteins[code], kind) and (code, kind) not in sent
+    ]
+    return lacking, unsent
 
 
 def ensure_squonk_project(target: Target) -> str:

@@ -25,7 +25,6 @@ from app.transfers.service import (
     file_plan,
     in_squonk,
     missing_files,
-    missing_files_message,
     project_dir,
     proteins_of,
     sending_since,
@@ -62,10 +61,8 @@ def transfer_files(transfer_id: int) -> str:
     db.session.commit()
 
     proteins = proteins_of(transfer.target, transfer.proteins)
-    problems = missing_files(proteins)
-    if problems:
-        _fail(transfer, missing_files_message(problems))
-        return FAILURE
+    # what the proteins lack is not sent (and named); everything they have still goes
+    transfer.files_missing = missing_files(proteins)
     # Hundreds of rows stay loaded across hundreds of commits: expiring the whole identity
     # map at each is quadratic work, and nothing else writes these rows while the task runs.
     session = db.session()
@@ -90,7 +87,7 @@ def transfer_files(transfer_id: int) -> str:
         transfer.files_total = len(plan)
         transfer.files_skipped = len(plan) - len(todo) - earlier
         transfer.files_uploaded = earlier
-        transfer.transfer_progress = round(100.0 * (len(plan) - len(todo)) / len(plan), 1)
+        transfer.transfer_progress = _percent(len(plan) - len(todo), len(plan))
         _record_intents(todo, remote, ledger, project, path)
         transfer.heartbeat = utcnow()
         db.session.commit()  # before the first byte leaves: a kill from here on is resumable
@@ -129,9 +126,16 @@ def transfer_files(transfer_id: int) -> str:
     transfer.message = (
         f"{transfer.files_uploaded} file(s) uploaded, {transfer.files_skipped} already in Squonk2"
     )
+    if transfer.files_missing:
+        transfer.message += f"; {len(transfer.files_missing)} not sent: the proteins lack them"
     db.session.commit()
     log.info("transfer %s succeeded: %s", transfer.id, transfer.message)
     return SUCCESS
+
+
+def _percent(done: int, total: int) -> float:
+    """Progress in percent (a plan of no files is done)."""
+    return round(100.0 * done / total, 1) if total else 100.0
 
 
 def _record_intents(
@@ -237,9 +241,7 @@ def _record_arrivals(
                 break
             uploaded += 1
         transfer.files_uploaded = earlier + uploaded
-        transfer.transfer_progress = round(
-            100.0 * (transfer.files_skipped + earlier + uploaded) / total, 1
-        )
+        transfer.transfer_progress = _percent(transfer.files_skipped + earlier + uploaded, total)
         transfer.heartbeat = utcnow()
         db.session.commit()
         if error is not None:

@@ -7,10 +7,21 @@ from flask_login import current_user
 
 from app.access import snapshot_or_404, transfer_or_404
 from app.models import JobFileTransfer
-from app.transfers.service import TransferError, latest_transfer, request_transfer, transfer_list
+from app.transfers.service import (
+    TransferError,
+    check_summary,
+    latest_transfer,
+    not_sent_text,
+    request_transfer,
+    transfer_list,
+)
 from app.web import STOP_POLLING, vary_on_htmx
 
 bp = Blueprint("transfers", __name__)
+
+# "Not sent: the proteins lack these files: ..." and "checked at 12:03 UTC: ..." for a row
+bp.add_app_template_filter(not_sent_text, "not_sent")
+bp.add_app_template_filter(check_summary, "check_summary")
 
 
 def panel(transfer: JobFileTransfer | None, snapshot, error: str | None = None) -> Response:
@@ -28,8 +39,9 @@ def panel(transfer: JobFileTransfer | None, snapshot, error: str | None = None) 
 def start(snapshot_id: int):
     """Send the snapshot's files to the target's Squonk2 project."""
     snapshot = snapshot_or_404(snapshot_id, work=True)
+    recheck = request.form.get("recheck") == "1"  # "Check files in Squonk2 again"
     try:
-        transfer, _ = request_transfer(snapshot, current_user)
+        transfer, _ = request_transfer(snapshot, current_user, recheck=recheck)
     except TransferError as exc:
         if request.htmx:
             response = panel(latest_transfer(snapshot.id), snapshot, error=str(exc))

@@ -97,18 +97,38 @@ def test_repeat_is_instant_and_a_reload_uploads_only_what_changed(
     assert result["files_uploaded"] == 2 and result["files_skipped"] == 16
 
 
-def test_missing_apo_desolv_files_fail_before_any_upload(app, small_targets, squonk, login):
+def test_files_the_proteins_lack_are_named_and_the_rest_is_sent(
+    app, small_targets, squonk, login
+):
+    """Mpro's proteins have no apo-desolv PDB: their mol and SMILES files still go, the
+    transfer ends SUCCESS, and the panel, history and API name each file not sent."""
     snapshot_id = make_snapshot(app, "Mpro")
+    codes = small_targets["Mpro"]
     member = login("member")
     mark = len(squonk.uploads())
     response = member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
     assert response.status_code == 201
-    body = response.json
-    assert body["transfer_status"] == "FAILURE"
-    for code in small_targets["Mpro"]:
-        assert f"{code}: no apo-desolv PDB" in body["message"]
+    transfer_id = response.json["id"]
     run_worker(app)
-    assert uploads_of(squonk, mark) == []
+    body = member.get(f"/api/job_file_transfer/{transfer_id}/").json
+    assert body["transfer_status"] == "SUCCESS"
+    assert body["files_missing"] == [
+        {"protein": code, "kind": "apo_desolv", "file": f"{code}_apo-desolv.pdb"} for code in codes
+    ]
+    for code in codes:
+        assert code in body["not_sent"]
+    assert "apo-desolv PDB" in body["not_sent"]
+    sent = uploads_of(squonk, mark)
+    assert len(sent) == 2 * len(codes)
+    assert not [name for name in sent if "apo-desolv" in name]
+    assert {name.rsplit("/", 1)[-1] for name in sent} == {
+        f"{code}{suffix}" for code in codes for suffix in (".mol", ".smi")
+    }
+    panel = member.get(f"/transfers/{transfer_id}/panel").get_data(as_text=True)
+    history = member.get(f"/snapshots/{snapshot_id}/transfers/").get_data(as_text=True)
+    for page in (panel, history):
+        assert "Not sent: the proteins lack these files" in page
+        assert all(code in page for code in codes)
 
 
 def test_codes_from_another_target_are_refused(app, small_targets, squonk, login):
@@ -146,7 +166,7 @@ def test_transfer_visibility(app, small_targets, squonk, login):
     assert sorted(t["id"] for t in colleague.get("/api/job_file_transfer/").json) == sorted(
         [mine, shared]
     )
-    filtered = member.get("/api/job_file_transfer/?target=Mpro&status=failure").json
+    filtered = member.get("/api/job_file_transfer/?target=Mpro&status=pending").json
     assert [t["id"] for t in filtered] == [mine]
     assert member.get(f"/api/job_file_transfer/?snapshot={public}").json[0]["id"] == shared
     assert member.get("/api/job_file_transfer/?status=DONE").status_code == 400
