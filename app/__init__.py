@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 
 from app.config import INSTANCE_DIR, PROJECT_ROOT, resolve
@@ -22,10 +20,11 @@ def create_app(config: dict | None = None) -> Flask:
     log_redaction.install()
     app.config.update(resolve(config))
 
-    from app.launcher import load_job_schemas
+    from app.jobs import definitions
 
-    # A bad job_schemas file stops start-up, naming the file, the path in it and why
-    app.extensions["job_schemas"] = load_job_schemas(Path(app.config["JOB_SCHEMAS_DIR"]))
+    # A bad job_schemas file stops start-up, naming the file, the path in it and why (and,
+    # with definitions from files, one that does not fit its definition)
+    definitions.init_app(app)
 
     from app import cli, health, web
     from app.accounts import service as accounts

@@ -33,7 +33,7 @@ from app.targets.loader import LoadError, get_or_create_project, load_target
 targets_cli = AppGroup("targets", help="Load and manage fragment-screen targets.")
 users_cli = AppGroup("users", help="Manage local user accounts and API tokens.")
 demo_cli = AppGroup("demo", help="The demo data set.")
-jobs_cli = AppGroup("jobs", help="The launchable jobs (job_schemas/).")
+jobs_cli = AppGroup("jobs", help="The launchable jobs: job_schemas/ on Squonk2's job definitions.")
 
 
 def cli_actor() -> str:
@@ -254,34 +254,29 @@ def demo_load():
 
 @jobs_cli.command("check")
 def jobs_check():
-    """Compare every job_schemas/ file with the job definition Squonk2 has."""
-    from app.jobs.service import job_schemas
-    from app.launcher import check_against_definition
-    from app.squonk.client import SquonkError
-    from app.squonk.current import squonk
+    """What changed in Squonk2's job definitions since the last refresh (nothing stored)."""
+    from app.jobs.definitions import check
 
-    problems = 0
-    for key, schema in job_schemas().items():
-        try:
-            definition = squonk().get_job_by_version(schema.collection, schema.job, schema.version)
-        except SquonkError as exc:
-            click.echo(
-                f"{key}: {schema.collection}/{schema.job} {schema.version} "
-                f"not found in Squonk2 ({exc})"
-            )
-            problems += 1
-            continue
-        differences = check_against_definition(schema, definition)
-        problems += len(differences)
-        if differences:
-            for difference in differences:
-                click.echo(f"{key}: {difference}")
-        else:
-            click.echo(
-                f"{key}: matches Squonk2's {schema.collection}/{schema.job} {schema.version}"
-            )
-    if problems:
-        raise click.ClickException(f"{problems} difference(s) from Squonk2")
+    report = check()
+    for line in report.lines:
+        click.echo(line)
+    if report.problems:
+        raise click.ClickException(
+            f"{report.problems} change(s) or problem(s): `flask jobs refresh` to take them"
+        )
+
+
+@jobs_cli.command("refresh")
+def jobs_refresh():
+    """Fetch every launchable job's definition from Squonk2 again and cache what changed;
+    running servers use it at their next request."""
+    from app.jobs.definitions import refresh
+
+    report = refresh()
+    for line in report.lines:
+        click.echo(line)
+    if report.problems:
+        raise click.ClickException(f"{report.problems} job(s) not refreshed")
 
 
 def register(app: Flask) -> None:

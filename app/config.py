@@ -143,6 +143,30 @@ SETTINGS: tuple[Setting, ...] = (
         doc="an import still UPLOADING after this long lost its worker",
     ),
     Setting("JOB_SCHEMAS_DIR", str(PROJECT_ROOT / "job_schemas")),
+    Setting(
+        "JOB_DEFINITIONS",
+        None,
+        doc="where the launchable jobs' definitions come from: 'squonk2' (get_job_by_version, "
+        "cached in the database) or 'files' (JOB_DEFINITIONS_DIR, read at start-up); "
+        "default: 'squonk2' when SQUONK2_DMAPI_URL is set",
+    ),
+    Setting(
+        "JOB_DEFINITIONS_DIR",
+        str(PROJECT_ROOT / "local_squonk" / "jobs"),
+        doc="the DataManagerJobDefinition files read when JOB_DEFINITIONS is 'files'",
+    ),
+    Setting(
+        "JOB_DEFINITIONS_REFRESH_SECONDS",
+        3600,
+        parse=as_seconds("JOB_DEFINITIONS_REFRESH_SECONDS"),
+        doc="the reconciler fetches the cached definitions again when they are older (0: never)",
+    ),
+    Setting(
+        "JOB_DEFINITIONS_RETRY_SECONDS",
+        30,
+        parse=as_seconds("JOB_DEFINITIONS_RETRY_SECONDS"),
+        doc="after Squonk2 could not give a definition, how long before asking again",
+    ),
     Setting("PROTEINS_PER_PAGE", 50, parse=int),
     Setting("MOLECULES_PER_PAGE", 50, parse=int),
     Setting("JOBS_PER_PAGE", 50, parse=int),
@@ -199,6 +223,30 @@ SETTINGS: tuple[Setting, ...] = (
         doc="how long a web process keeps the visits and proposals ISPyB gave for a user",
     ),
     Setting("WTF_CSRF_ENABLED", True, parse=as_bool),
+    # The e-mail a user who asked for it gets when a job ends (app.jobs.notify)
+    Setting(
+        "MAIL_SERVER",
+        None,
+        doc="the SMTP server job-ended e-mails go through; unset: the worker logs each "
+        "e-mail (subject, recipient, links) instead of sending it",
+    ),
+    Setting("MAIL_PORT", 25, parse=int),
+    Setting("MAIL_USE_TLS", False, parse=as_bool, doc="STARTTLS after connecting"),
+    Setting("MAIL_USE_SSL", False, parse=as_bool, doc="SMTP over TLS from the start"),
+    Setting("MAIL_USERNAME", None),
+    Setting("MAIL_PASSWORD", None),
+    Setting(
+        "MAIL_FROM",
+        "Fragalysis Job Launcher <noreply@localhost>",
+        doc="the From: address of the e-mails",
+    ),
+    Setting(
+        "JOB_EVENTS_POLL_SECONDS",
+        2,
+        parse=float,
+        doc="the job page's status poll asks Squonk2 for a running job's task events at "
+        "most once per this many seconds per job (0: on every poll)",
+    ),
 )
 
 MEMBERSHIP_SOURCES = ("local", "ispyb")

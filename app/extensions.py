@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 from flask_login import LoginManager
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -30,6 +31,7 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
+mail = Mail()
 
 
 def init_extensions(app: Flask) -> None:
@@ -38,6 +40,10 @@ def init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    # Flask-Mailman's name for the From: address; app.jobs.notify reads the server settings
+    # when it sends, so a change to them made after create_app (tests) is honoured
+    app.config.setdefault("MAIL_DEFAULT_SENDER", app.config.get("MAIL_FROM"))
+    mail.init_app(app)
 
 
 @event.listens_for(Engine, "connect")

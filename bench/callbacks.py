@@ -227,7 +227,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-callbacks-"))
     app = bench_app(workdir)
     jobs = seed(app, args.jobs, args.job)
-    imports = bool(app.extensions["job_schemas"][args.job].imported_outputs)
+    from app.jobs.definitions import job_schemas
+
+    with app.app_context():
+        imports = bool(job_schemas()[args.job].imported_outputs)
     backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
     overtaken = sum(1 for job in jobs if job["kind"] == "overtaken")
     print(

@@ -76,6 +76,8 @@ class JobDefinition:
             "image_project_directory": self.spec["image"]["project-directory"],
             "image_working_directory": self.spec["image"]["working-directory"],
             "variables": self.variables,
+            # jote's examples of valid inputs and options (the launcher offers them as presets)
+            **({"tests": self.spec["tests"]} if self.spec.get("tests") else {}),
         }
 
 
@@ -91,9 +93,30 @@ class Launch:
 class Catalogue:
     """All known jobs, keyed by id and by (collection, job, version)."""
 
-    def __init__(self, jobs: list[JobDefinition]) -> None:
+    def __init__(
+        self,
+        jobs: list[JobDefinition],
+        directory: Path | None = None,
+        include_test_jobs: bool = False,
+        stamps: dict[str, float] | None = None,
+    ) -> None:
         self._by_id = {job.id: job for job in jobs}
         self._by_version = {(j.collection, j.job, j.version): j for j in jobs}
+        self.directory, self.include_test_jobs = directory, include_test_jobs
+        self.stamps = stamps or {}
+
+    def reloaded(self) -> Catalogue:
+        """This catalogue, or a new one when a definition file was added, removed or
+        changed since it was read (an edited file is served without a restart, as a real
+        Squonk2 serves a job once its definitions are reloaded). A file that no longer
+        validates leaves this catalogue in place, with the reason logged."""
+        if self.directory is None or _stamps(self.directory) == self.stamps:
+            return self
+        try:
+            return Catalogue.load(self.directory, self.include_test_jobs)
+        except (ValueError, OSError, yaml.YAMLError) as error:
+            logger.error("Job definitions not reloaded: %s", error)
+            return self
 
     @classmethod
     def load(cls, directory: Path = JOBS_DIR, include_test_jobs: bool = False) -> Catalogue:
@@ -104,6 +127,7 @@ class Catalogue:
         :raises ValueError: for a definition the decoder or we refuse
         """
         found: list[tuple[str, str, str, dict[str, Any]]] = []
+        stamps = _stamps(directory)
         for path in sorted(directory.glob("*.yaml")):
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
             error = decoder.validate_job_schema(document)
@@ -123,7 +147,7 @@ class Catalogue:
             for index, (collection, name, version, spec) in enumerate(sorted(found, key=_key), 1)
         ]
         logger.info("Loaded %d job definitions from %s", len(jobs), directory)
-        return cls(jobs)
+        return cls(jobs, directory, include_test_jobs, stamps)
 
     def all(self) -> list[JobDefinition]:
         return list(self._by_id.values())
@@ -133,6 +157,11 @@ class Catalogue:
 
     def find(self, collection: str, job: str, version: str) -> JobDefinition | None:
         return self._by_version.get((collection, job, version))
+
+
+def _stamps(directory: Path) -> dict[str, float]:
+    """Each definition file's modification time (nanoseconds), by name."""
+    return {path.name: path.stat().st_mtime_ns for path in sorted(directory.glob("*.yaml"))}
 
 
 def _key(item: tuple[str, str, str, dict[str, Any]]) -> tuple[str, str, str]:

@@ -32,6 +32,8 @@ class Settings:
     # The im-test collection (sleep/crash jobs) exists for tests only, so it is
     # kept out of the catalogue a scientist sees unless asked for.
     test_jobs: bool = False
+    # Where the job definition files are (re-read when one changes)
+    jobs_dir: Path | None = None
 
     @property
     def projects_dir(self) -> Path:
@@ -63,4 +65,7 @@ class Settings:
             callback_timeout_s=float(env.get("LOCAL_SQUONK_CALLBACK_TIMEOUT") or 5),
             max_upload_mb=float(env.get("LOCAL_SQUONK_MAX_UPLOAD_MB") or 100),
             test_jobs=_flag(env.get("LOCAL_SQUONK_TEST_JOBS"), False),
+            jobs_dir=Path(env["LOCAL_SQUONK_JOBS_DIR"]).resolve()
+            if env.get("LOCAL_SQUONK_JOBS_DIR")
+            else None,
         )

@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .callbacks import CallbackDispatcher
-from .catalogue import Catalogue, SpecificationError, parse_specification, prepare_launch
+from .catalogue import JOBS_DIR, Catalogue, SpecificationError, parse_specification, prepare_launch
 from .config import Settings
 from .paths import UnsafePathError, check_file_name, resolve
 from .runner import Runner
@@ -81,10 +81,17 @@ class Services:
     callbacks: CallbackDispatcher
     runner: Runner
     log_lock: threading.Lock
+    jobs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stop(self) -> None:
         self.runner.shutdown()
         self.callbacks.stop()
+
+    def jobs(self) -> Catalogue:
+        """The catalogue, re-read when a definition file changed."""
+        with self.jobs_lock:
+            self.catalogue = self.catalogue.reloaded()
+            return self.catalogue
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -95,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.projects_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database_path)
-    catalogue = Catalogue.load(include_test_jobs=settings.test_jobs)
+    catalogue = Catalogue.load(settings.jobs_dir or JOBS_DIR, include_test_jobs=settings.test_jobs)
     callbacks = CallbackDispatcher(store, settings)
     runner = Runner(store, settings, callbacks)
     services = Services(settings, store, catalogue, callbacks, runner, threading.Lock())
@@ -413,14 +420,14 @@ def delete_file() -> ResponseReturnValue:
 @bp.get("/job")
 def list_jobs() -> ResponseReturnValue:
     """The job catalogue."""
-    jobs = [job.summary() for job in services().catalogue.all()]
+    jobs = [job.summary() for job in services().jobs().all()]
     return {"count": len(jobs), "jobs": jobs}
 
 
 @bp.get("/job/<int:job_id>")
 def get_job(job_id: int) -> ResponseReturnValue:
     """One job definition by its numeric id."""
-    job = services().catalogue.get(job_id)
+    job = services().jobs().get(job_id)
     if job is None:
         raise ApiError(404, f"No such job: {job_id}")
     return job.detail()
@@ -430,8 +437,10 @@ def get_job(job_id: int) -> ResponseReturnValue:
 def get_job_by_version() -> ResponseReturnValue:
     """One job definition by collection, job and version."""
     args = request.args
-    job = services().catalogue.find(
-        args.get("collection", ""), args.get("job", ""), args.get("version", "")
+    job = (
+        services()
+        .jobs()
+        .find(args.get("collection", ""), args.get("job", ""), args.get("version", ""))
     )
     if job is None:
         raise ApiError(404, "No such job")
@@ -476,7 +485,7 @@ def _prepare_instance() -> dict[str, Any]:
         )
     except SpecificationError as error:
         raise ApiError(400, str(error)) from error
-    job = services().catalogue.find(collection, job_name, version)
+    job = services().jobs().find(collection, job_name, version)
     if job is None:
         raise ApiError(400, f"Unknown job {collection}/{job_name}/{version}")
     instance_uuid = uuid.uuid4()

@@ -171,6 +171,9 @@ def app(migrated, database_url, redis_url, tmp_path, app_config):
             "EXTERNAL_URL": "http://127.0.0.1:5000",
             "SQUONK2_DMAPI_URL": None,
             "SQUONK2_TOKEN": None,
+            # the jobs' definitions from local_squonk/jobs, read at start-up, whichever
+            # Squonk2 a test points at (tests/jobs/test_definitions.py asks Squonk2 itself)
+            "JOB_DEFINITIONS": "files",
             **app_config,
         }
     )
@@ -559,6 +562,9 @@ class WorkerProcess:
                 "RECONCILE_INTERVAL": str(config["RECONCILE_INTERVAL"]),
                 "RECONCILE_QUIET_SECONDS": str(config["RECONCILE_QUIET_SECONDS"]),
                 "SECRET_KEY": config["SECRET_KEY"],
+                "JOB_DEFINITIONS": config.get("JOB_DEFINITIONS") or "",
+                "JOB_SCHEMAS_DIR": config["JOB_SCHEMAS_DIR"],
+                "JOB_DEFINITIONS_DIR": config["JOB_DEFINITIONS_DIR"],
                 "PYTHONUNBUFFERED": "1",
             }
         )

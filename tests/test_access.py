@@ -139,6 +139,9 @@ ROUTES = [
     *both("POST /jobs/{T[job]}/describe", (302, 302, 403, 404, 302), (302, 302, 403, 404, 302)),
     *both("POST /jobs/{T[job]}/retry-import", (302, 302, 403, 404, 302), (302, 302, 403, 404, 302)),
     ("GET /computed-sets/upload", 302, 200, 200, 200, 200),
+    # one's own settings: every logged-in user
+    ("GET /settings", 302, 200, 200, 200, 200),
+    ("POST /settings", 302, 302, 302, 302, 302),
     ("GET /healthz", 200, 200, 200, 200, 200),
     ("GET /login", 200, 302, 302, 302, 302),
     ("GET /login/check", 302, 302, 302, 302, 302),  # on to the login page, or to next

@@ -1,4 +1,5 @@
-"""Log in and out: a local account, or through the OpenID provider (Keycloak)."""
+"""Log in and out: a local account, or through the OpenID provider (Keycloak); the user's
+settings page."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.accounts import oidc
@@ -42,6 +43,10 @@ NOT_KEPT = "Your browser did not keep the log-in inside this frame"
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+class SettingsForm(FlaskForm):
+    notify_by_email = BooleanField("E-mail me when my jobs end")
 
 
 def login_page(form: LoginForm | None = None, status: int = 200):
@@ -194,3 +199,20 @@ def logout():
         if provider_logout:
             return redirect(provider_logout)
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    """The user's settings: the default of a launch's "E-mail me when it ends"."""
+    user = current_user._get_current_object()
+    form = SettingsForm(obj=user)
+    if form.validate_on_submit():
+        user.notify_by_email = form.notify_by_email.data
+        db.session.commit()
+        log.info("user %s: e-mail when jobs end: %s", user.username, user.notify_by_email)
+        flash("Your settings are saved.")
+        return redirect(url_for("auth.settings"))
+    if request.method == "POST":  # only the CSRF token can be wrong
+        flash(SESSION_EXPIRED, "error")
+        return render_template("accounts/settings.html", form=form, user=user), 400
+    return render_template("accounts/settings.html", form=form, user=user)

@@ -12,6 +12,7 @@ from app.csets.service import UPLOAD_LIVE, create_computed_set, run_upload, uplo
 from app.csets.validator import build_header_block
 from app.extensions import db
 from app.jobs import states
+from app.jobs.definitions import job_schemas
 from app.jobs.service import import_failed, nothing_to_import
 from app.models import ComputedSetUpload, JobRequest
 from app.models.base import utcnow
@@ -26,28 +27,32 @@ INSTITUTION = "Fragalysis Job Launcher"
 
 def output_location(job: JobRequest) -> tuple[str, str]:
     """(project folder, file name) of the job's imported output."""
-    schema = current_app.extensions["job_schemas"][job.job_key]
+    schema = job_schemas()[job.job_key]
     relative = schema.imported_outputs[0].path(job.options)
     folder, name = posixpath.split(relative.lstrip("/"))
     return "/" + folder, name
 
 
+# Fields of every computed set, described by the format itself (CONTRACTS.md section 5)
+_FORMAT_FIELDS = ("original SMILES", "ref_mols", "ref_pdb")
+
+
 def field_descriptions(job: JobRequest, folder: str, name: str) -> dict[str, str]:
-    """Descriptions of the output's fields from its ``<stem>.meta.json``, when there is one."""
+    """Descriptions of the output's fields: the job definition's (``annotation-properties``
+    ``fields-descriptor``), then those of the ``<stem>.meta.json`` beside the file, which
+    describes this very run, when there is one."""
+    schema = job_schemas().get(job.job_key)
+    declared = schema.imported_outputs[0].fields if schema and schema.imported_outputs else {}
+    descriptions = {k: v for k, v in declared.items() if k not in _FORMAT_FIELDS}
     stem = name.rsplit(".", 1)[0]
     try:
         meta = json.loads(squonk().download_file(job.squonk_project, folder, f"{stem}.meta.json"))
     except (SquonkPermanentError, ValueError):
-        return {}
+        return descriptions
     fields = meta.get("fields", meta) if isinstance(meta, dict) else {}
-    descriptions = {}
     for field, about in fields.items():
         text = about.get("description") if isinstance(about, dict) else about
-        if (
-            isinstance(text, str)
-            and text.strip()
-            and field not in ("original SMILES", "ref_mols", "ref_pdb")
-        ):
+        if isinstance(text, str) and text.strip() and field not in _FORMAT_FIELDS:
             descriptions[field] = text.strip()
     return descriptions
 

@@ -86,6 +86,8 @@ LAUNCH_BODY = body_schema(
         "options": {"type": "object", "maxProperties": 200},
         "summary": text(MAX_SUMMARY),
         "run_again": {"type": "boolean"},
+        # "E-mail me when it ends"; absent: the user's default (their settings page)
+        "notify_by_email": {"type": "boolean"},
     },
     required=("snapshot", "job"),
 )
@@ -94,7 +96,8 @@ IDS_BODY = body_schema({"ids": {"type": "array", "maxItems": 1000, "items": ID}}
 
 @bp.post("/job_request/")
 def create_job_request():
-    """Launch: ``{"snapshot", "job", "inputs", "options", "summary"?, "run_again"?}``."""
+    """Launch: ``{"snapshot", "job", "inputs", "options", "summary"?, "run_again"?,
+    "notify_by_email"?}``."""
     body = valid_body(LAUNCH_BODY)
     snapshot = snapshot_or_404(body["snapshot"], work=True)
     try:
@@ -107,6 +110,7 @@ def create_job_request():
                 options=body.get("options", {}),
                 summary=body.get("summary"),
                 run_again=body.get("run_again", False),
+                notify_by_email=body.get("notify_by_email"),
             )
         )
     except LaunchRefused as refused:

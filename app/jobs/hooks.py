@@ -1,14 +1,16 @@
 """What follows a job's status change: the product's own rules and after-commit hooks
-(``app.jobs.states`` runs them). To do something when a job ends, add a hook here."""
+(``app.jobs.states`` runs them). To do something when a job ends, add a hook here; the
+e-mail a user may ask for is ``app.jobs.notify``'s."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app
+from flask import Flask
 
 from app import metrics
-from app.jobs import states
+from app.jobs import notify, states
+from app.jobs.definitions import job_schemas
 from app.jobs.states import Change
 from app.models import JobRequest
 from app.queueing import enqueue
@@ -21,7 +23,7 @@ IMPORT_TASK = "app.csets.task.import_results"
 
 def imports_results(job: JobRequest) -> bool:
     """Does the job's configuration import its output as a computed set?"""
-    schema = current_app.extensions["job_schemas"].get(job.job_key)
+    schema = job_schemas().get(job.job_key)
     return bool(schema and schema.imported_outputs)
 
 
@@ -70,5 +72,8 @@ def enqueue_import(job_id: int) -> None:
 
 def register_builtin_hooks(app: Flask) -> None:
     states.rule(import_results_on_success, app)
+    # after the import rule: it must see whether a SUCCESS went on to UPLOADING
+    states.rule(notify.note_job_end, app)
     states.after_commit(queue_work, app)
     states.after_commit(count, app)
+    states.after_commit(notify.queue_notice, app)

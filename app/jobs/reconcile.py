@@ -3,9 +3,10 @@
 Every RECONCILE_INTERVAL seconds (RQ's cron scheduler, started by worker.py) it asks
 Squonk2 about jobs that are not finished and have heard nothing for RECONCILE_QUIET_SECONDS,
 applying what it learns as events with source ``poll``; a job Squonk2 no longer knows
-becomes FAILURE ("lost"). Tasks of a worker that died are released first (retried, or
-failed once out of retries); launches stuck in OPEN and transfers without a live task are
-then queued again.
+becomes FAILURE ("lost"). Every running job's new Squonk2 task events are stored on the
+way (``app.jobs.events``; a quiet job's from the same answer). Tasks of a worker that died
+are released first (retried, or failed once out of retries); launches stuck in OPEN and
+transfers without a live task are then queued again.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from app.extensions import db
-from app.jobs import states
+from app.jobs import definitions, states
+from app.jobs.events import fetch_events, store_events
 from app.jobs.hooks import enqueue_launch
 from app.jobs.service import import_failed
 from app.models import JobFileTransfer, JobRequest
 from app.models.base import utcnow
 from app.queueing import release_abandoned
-from app.squonk.client import SquonkPermanentError, SquonkTransientError
+from app.squonk.client import SquonkPermanentError, SquonkTransientError, task_events
 from app.squonk.current import squonk
 from app.transfers.service import enqueue_transfer, orphaned_transfers
 
@@ -38,34 +40,51 @@ PHASES = {
 }
 
 
-def squonk_status(job: JobRequest) -> tuple[str, dict]:
-    """What Squonk2 says of the job now: (status, what it answered)."""
+def squonk_status(job: JobRequest) -> tuple[str, dict, int]:
+    """What Squonk2 says of the job now: (status, what it answered, how many new task
+    events were stored with the job's history on the way)."""
     client = squonk()
     instance = client.get_instance(job.squonk_instance_id)
     status = PHASES.get(instance.get("phase", ""), states.PENDING)
     answer = {"phase": instance.get("phase")}
+    stored = 0
     if job.squonk_task_id:
-        task = client.get_task(job.squonk_task_id)
+        prior = job.squonk_event_ordinal or 0
+        task = client.get_task(job.squonk_task_id, event_prior_ordinal=prior)
+        stored = store_events(job, prior, task_events(task))
         last = (task.get("states") or [{}])[-1]
         answer["task_state"] = last.get("state")
         if task.get("done") and "exit_code" in task:
             answer["exit_code"] = task["exit_code"]
         if last.get("state") == states.FAILURE and task.get("done"):
             status = states.FAILURE
-    return status, answer
+    return status, answer, stored
 
 
-def reconcile_job(job: JobRequest) -> str:
-    """Apply Squonk2's view of one job; returns the outcome."""
+def reconcile_job(job: JobRequest) -> tuple[str, int]:
+    """Apply Squonk2's view of one job; returns the outcome and the task events stored."""
     try:
-        status, answer = squonk_status(job)
+        status, answer, stored = squonk_status(job)
     except SquonkPermanentError as exc:
         if exc.status != 404:
             raise
-        return states.report(
-            job, states.FAILURE, "poll", message="lost: Squonk2 no longer knows this job"
+        lost = "lost: Squonk2 no longer knows this job"
+        return states.report(job, states.FAILURE, "poll", message=lost), 0
+    return states.report(job, status, "poll", payload=answer), stored
+
+
+def running_jobs(exclude: set[int]) -> list[JobRequest]:
+    """Jobs running in Squonk2 (not those in ``exclude``, asked about already)."""
+    return [
+        job
+        for job in db.session.scalars(
+            select(JobRequest).where(
+                JobRequest.job_status.in_(states.RUNNING),
+                JobRequest.squonk_task_id.is_not(None),
+            )
         )
-    return states.report(job, status, "poll", payload=answer)
+        if job.id not in exclude
+    ]
 
 
 def stuck_launches(now) -> list[JobRequest]:
@@ -97,6 +116,9 @@ def interrupted_imports(now) -> list[JobRequest]:
 def reconcile() -> dict[str, int]:
     """One pass over quiet jobs; returns counts by outcome (for the log and tests)."""
     counts: dict[str, int] = {}
+    if definitions.refresh_if_due() is not None:  # the scheduled refresh of job definitions
+        counts["definitions_refreshed"] = 1
+    events = 0
     released = release_abandoned()
     if released:
         counts["tasks_released"] = released
@@ -115,13 +137,18 @@ def reconcile() -> dict[str, int]:
             db.session.rollback()
             continue
         try:
-            outcome = reconcile_job(job)
+            outcome, stored = reconcile_job(job)
         except SquonkTransientError:
             db.session.rollback()
             counts["unreachable"] = counts.get("unreachable", 0) + 1
             continue
         db.session.commit()
         counts[outcome] = counts.get(outcome, 0) + 1
+        events += stored
+    # the others' callbacks keep their status fresh: only their task events are asked for
+    events += sum(fetch_events(job) for job in running_jobs(exclude=set(candidates)))
+    if events:
+        counts["events"] = events
     for job in interrupted_imports(now):
         import_failed(job, "the import was interrupted (its worker stopped); retry it")
         counts["import_interrupted"] = counts.get("import_interrupted", 0) + 1

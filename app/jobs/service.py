@@ -28,7 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.api import Page
 from app.extensions import db
-from app.jobs import states
+from app.jobs import definitions, states
 from app.jobs.hooks import imports_results
 from app.launcher import (
     JobSchema,
@@ -66,8 +66,9 @@ class LaunchRefused(Exception):
 
 
 def job_schemas() -> dict[str, JobSchema]:
-    """The launchable jobs, loaded (and validated) when the app was created."""
-    return current_app.extensions["job_schemas"]
+    """The launchable jobs: each job_schemas/ override on its Squonk2 definition
+    (app.jobs.definitions)."""
+    return definitions.job_schemas()
 
 
 # --- the callback secret ----------------------------------------------------------------
@@ -289,24 +290,48 @@ def check_launch(request: LaunchRequest) -> tuple[JobSchema, dict[str, Any], str
     digest = fingerprint(target.title, schema, request.inputs, options)
     duplicate = find_duplicate(target.id, digest)
     if duplicate is not None:
-        status = duplicate.job_status
-        if status == states.OPEN:
-            raise LaunchRefused(
-                "duplicate",
-                "The same job was just submitted and has not started yet.",
-                existing=duplicate,
-            )
-        if status in states.RUNNING or status == states.UPLOADING:
-            raise LaunchRefused(
-                "duplicate", f"The same job is already running ({status}).", existing=duplicate
-            )
-        if not request.run_again:
-            raise LaunchRefused(
-                "duplicate",
-                f"The same job already ran ({status}): see its results, or choose to run it again.",
-                existing=duplicate,
-            )
+        standing = duplicate_standing(duplicate)
+        # A second copy of a job still running is never started, "run again" or not
+        if standing == "running" or not request.run_again:
+            raise LaunchRefused("duplicate", duplicate_message(duplicate), existing=duplicate)
     return schema, options, digest
+
+
+# Check 6: what a duplicate refusal says, by the old job's state
+_STILL_GOING = {
+    states.OPEN: " (queued, not started yet)",
+    states.PENDING: " (queued)",
+    states.RETRY: " (queued)",
+    states.UPLOADING: " (importing its results)",
+}
+_ENDED_WITHOUT_RESULTS = {
+    states.FAILURE: "already ran and failed",
+    states.REVOKED: "was cancelled",
+    states.SUCCESS: "already ran but has no results",
+}
+
+
+def duplicate_standing(job: JobRequest) -> str:
+    """What a duplicate refusal offers for the old ``job``: ``"running"`` (queued or
+    running: follow it), ``"results"`` (finished with results: see them) or ``"rerun"``
+    (failed, cancelled, or finished with nothing: run it again)."""
+    if job.job_status not in states.FINAL:
+        return "running"
+    if job.job_status == states.UPLOADED or (
+        job.job_status == states.SUCCESS and job.computed_set_id is not None
+    ):
+        return "results"
+    return "rerun"
+
+
+def duplicate_message(job: JobRequest) -> str:
+    """The refusal of a launch identical to ``job`` (same inputs and options)."""
+    standing = duplicate_standing(job)
+    if standing == "running":
+        return f"The same job is already running{_STILL_GOING.get(job.job_status, '')}: follow it."
+    if standing == "results":
+        return "The same job already ran and has results: see its results, or run it again."
+    return f"The same job {_ENDED_WITHOUT_RESULTS[job.job_status]}: run it again."
 
 
 def launch(request: LaunchRequest) -> JobRequest:

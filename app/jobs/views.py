@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -25,6 +27,7 @@ from app.access import (
     visible_jobs,
 )
 from app.api import query_id
+from app.jobs import events
 from app.jobs.service import (
     TABLE_DEFERRED,
     CancelRefused,
@@ -34,6 +37,7 @@ from app.jobs.service import (
     LaunchRequest,
     can_retry_import,
     cancel,
+    duplicate_standing,
     job_page,
     job_query,
     job_schemas,
@@ -48,17 +52,69 @@ from app.jobs.service import (
 )
 from app.jobs.states import ALL, FINAL
 from app.launcher import attach_errors, build_launch_form, form_submission
+from app.launcher.forms import drop_repeated_help, fields_with_errors
 from app.models import JobRequest
 from app.models.base import as_utc, utcnow
+from app.transfers.service import KINDS, LABELS, has_file, proteins_of
 from app.web import STOP_POLLING, htmx_target, safe_next, vary_on_htmx
 
 bp = Blueprint("jobs", __name__)
+# A job that finishes gets its last Squonk2 task events fetched (an after-commit hook)
+bp.record_once(lambda state: events.register(state.app))
+
+# The words scientists use for each status; the Fragalysis name is shown beside them
+STATUS_WORDS = {
+    "OPEN": "Queued",
+    "PENDING": "Queued",
+    "STARTED": "Running",
+    "RETRY": "Running",
+    "SUCCESS": "Finished",
+    "UPLOADING": "Importing results",
+    "UPLOADED": "Results ready",
+    "FAILURE": "Failed",
+    "REVOKED": "Cancelled",
+}
 
 
 @bp.app_context_processor
 def job_states():
     # panels stop polling at the state machine's final states, named in one place
     return {"final_job_states": FINAL}
+
+
+@bp.app_template_filter("status_word")
+def status_word(status: str | None) -> str:
+    """The word for a job status ("Running" for STARTED); an unknown status as it is."""
+    return STATUS_WORDS.get(status or "", status or "")
+
+
+_BY = re.compile(r"\s+by (an administrator|\S+)$")
+
+
+@bp.app_template_filter("event_source")
+def event_source(event, job) -> str:
+    """Who a history line comes from, in words: Squonk2, you, by <username>, the launcher.
+
+    A person's action names them in its message ("cancelled by alice"); one that does not
+    was the job owner's (only the owner and admins may act on a job)."""
+    if event.source in ("callback", "poll", events.SOURCE):
+        return "Squonk2"
+    if event.source != "user":
+        return "the launcher"
+    named = _BY.search(event.message or "")
+    username = named.group(1) if named else (job.user.username if job.user else None)
+    if username is None:
+        return "a user"
+    if current_user.is_authenticated and username == current_user.username:
+        return "you"
+    return f"by {username}"
+
+
+@bp.app_template_filter("event_message")
+def event_message(event) -> str:
+    """A history line's message without the "by <username>" its source already says."""
+    message = event.message or ""
+    return _BY.sub("", message) if event.source == "user" else message
 
 
 @bp.app_template_filter("elapsed")
@@ -71,8 +127,23 @@ def elapsed(job) -> str:
     return (f"{hours}h " if hours else "") + f"{rest // 60}m {rest % 60:02d}s"
 
 
-def dialog(snapshot, schema, form, refused: LaunchRefused | None = None, status: int = 200):
-    """The dialog as an HTMX fragment, or inside a full page without JavaScript."""
+def dialog(
+    snapshot,
+    schema,
+    form,
+    refused: LaunchRefused | None = None,
+    *,
+    notify: bool,
+    preset=None,
+    notice: str | None = None,
+):
+    """The dialog as an HTMX fragment, or inside a full page without JavaScript.
+
+    :param notify: the "E-mail me when it ends" box is ticked
+    :param preset: the ``Preset`` the options started from, if any
+    :param notice: a short note above the form (an unknown preset)
+    """
+    drop_repeated_help(form)
     template = "jobs/_dialog.html" if request.htmx else "jobs/launch.html"
     response = Response(
         render_template(
@@ -83,8 +154,14 @@ def dialog(snapshot, schema, form, refused: LaunchRefused | None = None, status:
             form=form,
             schemas=job_schemas(),
             refused=refused,
-        ),
-        status=status,
+            standing=duplicate_standing(refused.existing)
+            if refused is not None and refused.existing is not None
+            else None,
+            marked=len(fields_with_errors(form)),
+            notify=notify,
+            preset=preset,
+            notice=notice,
+        )
     )
     return vary_on_htmx(response)
 
@@ -98,20 +175,50 @@ def chosen_schema():
     return schema
 
 
+def missing_files_of(snapshot) -> dict[tuple[str, str], str]:
+    """The label of each file the snapshot's proteins lack, by ``(code, file kind)``."""
+    return {
+        (protein.code, kind): LABELS[kind]
+        for protein in proteins_of(snapshot.target, snapshot.protein_codes)
+        for kind in KINDS
+        if not has_file(protein, kind)
+    }
+
+
 @bp.get("/snapshots/<int:snapshot_id>/launch")
 def new(snapshot_id: int):
-    """The launch dialog for one job, with its defaults."""
+    """The launch dialog for one job, its inputs chosen from the snapshot: from a
+    previous launch (``?rerun=<job id>``), with the options of a preset (``?preset=``)."""
     snapshot = snapshot_or_404(snapshot_id, work=True)
     schema = chosen_schema()
     codes = snapshot.protein_codes
     rerun = query_id("rerun")
-    data = None
+    data: dict = {}
+    preset, notice = None, None
+    name = request.args.get("preset", "").strip()
+    if name:
+        preset = schema.preset(name)
+        if preset is None:
+            notice = (
+                f"{schema.title} has no preset called {name[:80]!r}: starting from its defaults."
+            )
+        else:
+            data.update(preset.options)
     if rerun:
         previous = job_or_404(rerun)
         if previous.snapshot_id == snapshot.id and previous.job_key == schema.key:
-            data = {**previous.inputs, **previous.options}
-    form = build_launch_form(schema, codes, codes, data=data)
-    return dialog(snapshot, schema, form)
+            data.update({**previous.inputs, **previous.options})
+    form = build_launch_form(
+        schema, codes, codes, data=data, missing=missing_files_of(snapshot), prefill=True
+    )
+    return dialog(
+        snapshot,
+        schema,
+        form,
+        notify=bool(current_user.notify_by_email),
+        preset=preset,
+        notice=notice,
+    )
 
 
 @bp.post("/snapshots/<int:snapshot_id>/launch")
@@ -120,9 +227,16 @@ def create(snapshot_id: int):
     snapshot = snapshot_or_404(snapshot_id, work=True)
     schema = chosen_schema()
     codes = snapshot.protein_codes
-    form = build_launch_form(schema, codes, codes)
+    form = build_launch_form(schema, codes, codes, missing=missing_files_of(snapshot))
+    # The dialog always has the box; a post without it (no dialog) takes the user's default
+    notify = (
+        request.form.get("notify_by_email") == "1"
+        if request.form.get("email_choice") == "1"
+        else None
+    )
+    shown = bool(current_user.notify_by_email) if notify is None else notify
     if not form.validate():
-        return dialog(snapshot, schema, form)
+        return dialog(snapshot, schema, form, notify=shown)
     inputs, options = form_submission(form)
     try:
         job = launch(
@@ -134,11 +248,12 @@ def create(snapshot_id: int):
                 options=options,
                 summary=request.form.get("summary"),
                 run_again=request.form.get("run_again") == "1",
+                notify_by_email=notify,
             )
         )
     except LaunchRefused as refused:
         attach_errors(form, refused.fields)
-        return dialog(snapshot, schema, form, refused)
+        return dialog(snapshot, schema, form, refused, notify=shown)
     target = url_for("jobs.detail", job_id=job.id)
     if request.htmx:
         return make_response("", 204, redirect=target)
@@ -173,6 +288,8 @@ def status_context(job) -> dict:
 def status(job_id: int):
     """The job's status panel (what the HTMX poll fetches); 286 once final."""
     job = job_or_404(job_id)
+    last_poll = job.job_status in FINAL and bool(request.htmx)
+    events.fetch_on_poll(job, last_poll=last_poll)
     response = Response(render_template("jobs/_status.html", job=job, **status_context(job)))
     if job.job_status in FINAL and request.htmx:
         response.status_code = STOP_POLLING

@@ -5,7 +5,8 @@
 - ``forms``: the launch dialog built per request (``build_launch_form``);
 - ``checks``: server-side checks and the Squonk2 specification (``resolve_options``,
   ``validate_options``, ``validate_inputs``, ``fingerprint``, ``squonk_variables``);
-- ``drift``: differences from the job Squonk2 has (``check_against_definition``);
+- ``definition``: Squonk2 job definitions, and an override merged on top of one
+  (``merge_document``; ``definition_changes`` for ``flask jobs check``);
 - ``inputs``: the input kinds (an input's ``from``), one class each, in a registry
   (``register_input_kind``, ``input_kind``); every module above asks it what a kind means.
 """
@@ -19,7 +20,7 @@ from app.launcher.checks import (
     validate_inputs,
     validate_options,
 )
-from app.launcher.drift import check_against_definition
+from app.launcher.definition import Definition, definition_changes, definitions_from_dir
 from app.launcher.forms import (
     attach_errors,
     build_launch_form,
@@ -67,7 +68,9 @@ __all__ = [
     "Problem",
     "attach_errors",
     "build_launch_form",
-    "check_against_definition",
+    "Definition",
+    "definition_changes",
+    "definitions_from_dir",
     "count_message",
     "default_options",
     "fingerprint",

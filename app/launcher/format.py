@@ -159,6 +159,99 @@ _FORMAT_SCHEMA: dict[str, Any] = {
 }
 
 
+# A ``job_schemas/*.yaml`` file: what Fragalysis adds to a Squonk2 job definition
+_OVERRIDE_INPUT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["from"],
+    "properties": {
+        # "from": {"enum": [...the registered input kinds...]}, added by override_schema()
+        "title": {"type": "string", "minLength": 1},
+        "min": {"type": "integer", "minimum": 1},
+        "max": {"type": "integer", "minimum": 1},
+    },
+}
+
+_OVERRIDE_OPTION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "value": {},
+        "editable": {"type": "boolean"},
+        "hidden": {"type": "boolean"},
+        "title": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "format": {"enum": list(VALUE_FORMATS)},
+        "minimum": {"type": "number"},
+        "maximum": {"type": "number"},
+        "minLength": {"type": "integer", "minimum": 0},
+        "maxLength": {"type": "integer", "minimum": 0},
+        "minItems": {"type": "integer", "minimum": 0},
+        "maxItems": {"type": "integer", "minimum": 0},
+    },
+}
+
+_PRESET: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "title", "options"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+        "title": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "options": {"type": "object", "propertyNames": {"pattern": _NAME}},
+    },
+}
+
+_OVERRIDE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Fragalysis job launcher: what Fragalysis adds to one Squonk2 job",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["collection", "job", "version", "inputs"],
+    "properties": {
+        "collection": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+        "job": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+        "version": {"type": "string", "minLength": 1, "maxLength": 24},
+        "title": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "inputs": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": _NAME},
+            "additionalProperties": _OVERRIDE_INPUT,
+        },
+        "x-launcher": {
+            "type": "object",
+            "propertyNames": {"pattern": _NAME},
+            "additionalProperties": _OVERRIDE_OPTION,
+        },
+        "presets": {"type": "array", "items": _PRESET},
+        "outputs": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["import"],
+                "properties": {"import": {"enum": list(OUTPUT_IMPORTS)}},
+            },
+        },
+    },
+}
+
+
+def override_schema(sources: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a ``job_schemas/*.yaml`` file, ``from`` limited to ``sources``."""
+    sources = input_sources() if sources is None else sources
+    item = {
+        **_OVERRIDE_INPUT,
+        "properties": {"from": {"enum": list(sources)}, **_OVERRIDE_INPUT["properties"]},
+    }
+    inputs = {**_OVERRIDE_SCHEMA["properties"]["inputs"], "additionalProperties": item}
+    return {**_OVERRIDE_SCHEMA, "properties": {**_OVERRIDE_SCHEMA["properties"], "inputs": inputs}}
+
+
 def format_schema(sources: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The format's JSON Schema, ``from`` limited to ``sources`` (default: the registered
     input kinds). A new dict each call; the parts it shares with others are not copied."""

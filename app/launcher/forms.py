@@ -49,7 +49,7 @@ from wtforms.validators import (
 
 from app.launcher.checks import default_options
 from app.launcher.format import PLACEHOLDERS
-from app.launcher.inputs import MultiCheckboxField
+from app.launcher.inputs import MultiCheckboxField, mark_lacking
 from app.launcher.schemas import JobSchema, OptionOverride, template_fields
 
 # How a fixed templated value reads in the dialog, before a launch gives it a value.
@@ -115,6 +115,8 @@ def build_launch_form(
     formdata: Any = None,
     data: Mapping[str, Any] | None = None,
     csrf: bool = True,
+    missing: Mapping[tuple[str, str], str] | None = None,
+    prefill: bool = False,
 ) -> FlaskForm:
     """A new launch form for ``schema`` (a new class every call; shared classes never change).
 
@@ -127,6 +129,11 @@ def build_launch_form(
     :param data: starting values by input/option name (e.g. a previous launch's inputs and
         options, for "run again"); missing options start at their defaults
     :param csrf: include Flask-WTF's CSRF token (when ``WTF_CSRF_ENABLED``)
+    :param missing: the label of each file the snapshot's codes lack, by ``(code, file
+        kind)``, e.g. ``("x0072_A", "apo_desolv") -> "apo-desolv PDB"``: an input whose
+        kind needs that file shows the code disabled and marked, and refuses it
+    :param prefill: inputs not in ``data`` start at their kind's ``initial`` value from
+        the codes that have the input's file (all fragments ticked, the first protein)
     """
     inputs_form = type(f"{_class_name(schema)}Inputs", (Form,), {})
     offered = {"fragments": fragments, "proteins": proteins}
@@ -151,12 +158,25 @@ def build_launch_form(
     form_class.options = FormField(options_form, label="Options")
 
     start = dict(data or {})
+    missing = missing or {}
+    lacking = {
+        item.name: {
+            code: missing[(code, item.kind.file_kind)]
+            for code in offered[item.kind.offers]
+            if (code, item.kind.file_kind) in missing
+        }
+        for item in schema.inputs
+    }
+    starting_inputs = {item.name: start[item.name] for item in schema.inputs if item.name in start}
+    if prefill:
+        for item in schema.inputs:
+            if item.name not in starting_inputs:
+                usable = [c for c in offered[item.kind.offers] if c not in lacking[item.name]]
+                starting_inputs[item.name] = item.kind.initial(item, usable)
     # Objects, not dicts: FormField passes a dict's items as keyword arguments to the
     # sub-form, where an option called `prefix` or `data` would collide with Form's own.
     initial = {
-        "inputs": SimpleNamespace(
-            **{item.name: start[item.name] for item in schema.inputs if item.name in start}
-        ),
+        "inputs": SimpleNamespace(**starting_inputs),
         "options": SimpleNamespace(
             **{
                 name: value
@@ -173,7 +193,15 @@ def build_launch_form(
     form = form_class(**kwargs)
     _show_fixed_values(schema, form)
     for item in schema.inputs:
-        form.inputs.form[item.name].input_template = item.kind.form_template()
+        field = form.inputs.form[item.name]
+        field.input_template = item.kind.form_template()
+        mark_lacking(field, lacking[item.name])
+        codes = offered[item.kind.offers]
+        if codes and len(lacking[item.name]) == len(codes):
+            label = lacking[item.name][codes[0]]
+            field.description = (
+                f"No {item.kind.noun} of this snapshot has the {label} this job needs."
+            )
     return form
 
 
@@ -200,16 +228,50 @@ def attach_errors(form: FlaskForm, errors: Mapping[str, str]) -> None:
     """Show server-side messages (``validate_inputs``/``validate_options``) on their fields.
 
     Messages for names without a field (a hidden option, an unknown option) go to
-    ``form.form_errors`` so the template can show them above the form.
+    ``form.form_errors`` so the template can show them above the form. A message a field
+    already shows is not added again.
     """
     for name, message in errors.items():
         for sub in (form.inputs.form, form.options.form):
             if name in sub._fields:
                 field = sub._fields[name]
-                field.errors = [*field.errors, message]
+                if message not in field.errors:
+                    field.errors = [*field.errors, message]
                 break
         else:
-            form.form_errors.append(f"{name}: {message}")
+            text = f"{name}: {message}"
+            if text not in form.form_errors:
+                form.form_errors.append(text)
+
+
+def fields_with_errors(form: FlaskForm) -> list[Field]:
+    """The input and option fields that show an error, in the dialog's order."""
+    return [field for sub in (form.inputs.form, form.options.form) for field in sub if field.errors]
+
+
+def drop_repeated_help(form: FlaskForm) -> None:
+    """Say each thing once: a field with an error loses the sentences of its help text the
+    error repeats ("Choose between 2 and 20 fragments" is not shown above "Choose between 2
+    and 20 fragments (0 chosen)"; "Must be between 1 and 100." goes from the count's help
+    while its error says so). Call it once the errors are known, before rendering."""
+    for field in fields_with_errors(form):
+        if not field.description:
+            continue
+        errors = [_plain(error) for error in field.errors]
+        kept = [
+            sentence
+            for sentence in _SENTENCE_END.split(field.description)
+            if not any(_plain(sentence) in error for error in errors)
+        ]
+        field.description = " ".join(kept)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _plain(text: str) -> str:
+    """A message compared without case, spacing or its closing full stop."""
+    return " ".join(str(text).split()).rstrip(".").lower()
 
 
 # Fields ------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ kind asks the registry rather than branching on the name:
 - the rules (``app.launcher.schemas``): ``spec_problems`` and ``bounds`` (min/max counts);
 - the dialog (``app.launcher.forms``): ``field`` builds the WTForms field from the codes
   the kind ``offers``, ``template`` (or ``template_source``) renders it, ``value`` reads
-  what was posted;
+  what was posted, ``initial`` is what it starts with on a snapshot (codes lacking the
+  input's file are marked and disabled by ``mark_lacking``);
 - the checks (``app.launcher.checks``): ``problem`` checks a value against the snapshot,
   ``squonk_value`` turns it into a Squonk2 variable;
 - the transfer layout (``app.jobs.service``): ``file_kind`` is the transferred file each
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from wtforms import Field, Form, SelectField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
 from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -51,16 +53,65 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def choice_value(choice: Any) -> Any:
+    """The value of one of a field's ``choices`` (a ``(value, label)`` pair or a
+    ``SelectChoice``, as ``mark_lacking`` leaves them)."""
+    return choice.value if isinstance(choice, SelectChoice) else choice[0]
+
+
+def _chosen(field: Field) -> list[Any]:
+    return field.data if isinstance(field.data, list) else [field.data]
+
+
 class FromSnapshot:
     """Codes chosen for an input must be offered ones; names the others (WTForms' own
     check only says "Not a valid choice")."""
 
     def __call__(self, form: Form, field: Field) -> None:
-        offered = {str(value) for value, _ in field.choices}
-        chosen = field.data if isinstance(field.data, list) else [field.data]
-        foreign = [str(code) for code in chosen if code and str(code) not in offered]
+        offered = {str(choice_value(choice)) for choice in field.choices}
+        foreign = [str(code) for code in _chosen(field) if code and str(code) not in offered]
         if foreign:
             raise ValidationError(f"Not in this snapshot: {', '.join(foreign)}")
+
+
+class HasFile:
+    """A code without the file its input needs cannot be chosen: the dialog shows it
+    disabled, and this names it when a post chooses it anyway.
+
+    :param lacking: the label of the missing file ("apo-desolv PDB") by code
+    """
+
+    def __init__(self, lacking: Mapping[str, str]) -> None:
+        self.lacking = dict(lacking)
+
+    def __call__(self, form: Form, field: Field) -> None:
+        named = [
+            f"{code} has no {self.lacking[code]}" for code in _chosen(field) if code in self.lacking
+        ]
+        if named:
+            raise ValidationError("; ".join(named))
+
+
+def mark_lacking(field: Field, lacking: Mapping[str, str]) -> None:
+    """Mark the choices of ``field`` whose code lacks the input's file, e.g. "x0072_A — no
+    apo-desolv PDB", disable them, and refuse them (``HasFile``).
+
+    :param lacking: the label of the missing file by code
+    """
+    if not lacking:
+        return
+    marked: list[Any] = []
+    for choice in field.choices:
+        value = choice_value(choice)
+        if value in lacking:
+            label = choice.label if isinstance(choice, SelectChoice) else choice[1]
+            choice = SelectChoice(
+                value, f"{label} — no {lacking[value]}", render_kw={"disabled": True}
+            )
+        marked.append(choice)
+    field.choices = marked
+    field.validators = [*field.validators, HasFile(lacking)]
+    field.lacking = dict(lacking)
 
 
 class CountBetween:
@@ -140,6 +191,13 @@ class InputKind:
         """The input's value from its validated field (what ``validate_inputs`` checks)."""
         return field.data
 
+    def initial(self, item: JobInput, codes: list[str]) -> Any:
+        """What the dialog starts with when it opens on a snapshot.
+
+        :param codes: the offered codes that have the file the input needs, in snapshot order
+        """
+        raise NotImplementedError
+
     def form_template(self) -> str | Template:
         """What the dialog includes to render this kind's field (a name or a template)."""
         if self.template_source is not None:
@@ -189,6 +247,11 @@ class ManyCodes(InputKind):
             description=count_message(item),
         )
 
+    def initial(self, item: JobInput, codes: list[str]) -> Any:
+        """All of them when their count is within the input's bounds, else none."""
+        within = item.min <= len(codes) and (item.max is None or len(codes) <= item.max)
+        return list(codes) if within else []
+
     def problem(self, item: JobInput, value: Any, known: set[str]) -> str | None:
         if value is None:
             value = []
@@ -234,6 +297,10 @@ class OneCode(InputKind):
             # server-side.
             render_kw={"required": False},
         )
+
+    def initial(self, item: JobInput, codes: list[str]) -> Any:
+        """The first code (in snapshot order), or nothing chosen when there is none."""
+        return codes[0] if codes else ""
 
     def problem(self, item: JobInput, value: Any, known: set[str]) -> str | None:
         if value is None or value == "":

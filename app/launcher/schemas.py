@@ -11,9 +11,10 @@ reason, so a bad file stops start-up with a message that says where to look.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,8 @@ import wtforms
 import yaml
 from jsonschema import Draft202012Validator
 
-from app.launcher.format import PLACEHOLDERS, format_schema
+from app.launcher.definition import Definition, Key, definitions_from_dir, merge_document
+from app.launcher.format import PLACEHOLDERS, format_schema, override_schema
 from app.launcher.inputs import InputKind, input_kind, input_kinds, input_sources
 
 JOB_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "job_schemas"
@@ -139,8 +141,12 @@ class OptionOverride:
 
 @dataclass(frozen=True)
 class JobOutput:
-    """A result file of the job; ``file`` is a template, ``option`` names the option holding
-    the path. ``import_as`` is ``"computed-set"`` for files to load into Fragalysis."""
+    """A result file of the job, from the definition's ``variables.outputs``: ``creates`` is
+    its Jinja template over the options (``'{{ outfile }}'``; ``option`` names the option
+    when the template is just one), ``file`` a launcher template (``{job_dir}/run.log``).
+    ``import_as`` is ``"computed-set"`` for files to load into Fragalysis (the override's
+    ``outputs``); ``fields`` the definition's descriptions of the file's fields
+    (``annotation-properties.fields-descriptor``)."""
 
     name: str
     title: str
@@ -148,6 +154,8 @@ class JobOutput:
     file: str | None = None
     option: str | None = None
     import_as: str | None = None
+    creates: str | None = None
+    fields: dict[str, str] = field(default_factory=dict, compare=False)
 
     def path(self, options: dict[str, Any], context: LaunchContext | None = None) -> str:
         """The project-relative path of this output for a launch with these options.
@@ -157,12 +165,26 @@ class JobOutput:
         """
         if self.option is not None:
             return str(options[self.option])
+        if self.creates:
+            return _render_creates(self.creates, options)
         assert self.file is not None
         if not template_fields(self.file):
             return self.file
         if context is None:
             raise ValueError(f"Output {self.name} needs a launch context for {self.file!r}")
         return render_template(self.file, context.values())
+
+
+@functools.cache
+def _creates_template(text: str):
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(autoescape=False).from_string(text)
+
+
+def _render_creates(text: str, options: dict[str, Any]) -> str:
+    """A definition's ``creates`` rendered with the launch's options (as Squonk2 does)."""
+    return " ".join(_creates_template(text).render(**options).split())
 
 
 @dataclass(frozen=True)
@@ -206,6 +228,8 @@ class JobSchema:
     category: str = ""
     keywords: list[str] = field(default_factory=list)
     doc_url: str = ""
+    # Which definition it was built on (a refresh that changes it makes a new schema)
+    definition_digest: str = ""
 
     def preset(self, name: str) -> Preset | None:
         return next((preset for preset in self.presets if preset.name == name), None)
@@ -256,32 +280,88 @@ def render_template(text: str, values: dict[str, str | None]) -> str:
     return _TEMPLATE_FIELD.sub(substitute, text)
 
 
-def load_job_schemas(directory: Path = JOB_SCHEMAS_DIR) -> dict[str, JobSchema]:
-    """Read and check every ``*.yaml`` in ``directory``, keyed by file name without suffix.
+def load_job_schemas(
+    directory: Path = JOB_SCHEMAS_DIR, definitions: Mapping[Key, Definition] | None = None
+) -> dict[str, JobSchema]:
+    """Read and check every ``*.yaml`` in ``directory`` on top of its Squonk2 definition,
+    keyed by file name without suffix.
 
     Every file is checked before raising so one start-up shows all the problems.
 
-    :param directory: the folder of job schema files
+    :param directory: the folder of job schema files (what Fragalysis adds to each job)
+    :param definitions: the Squonk2 job definitions by (collection, job, version); by
+        default those of the local Squonk2 (``local_squonk/jobs``)
     :raises JobSchemaError: listing every problem (file, path inside it, reason)
     """
     if not directory.is_dir():
         raise JobSchemaError([Problem(str(directory), "(directory)", "not a directory")])
+    if definitions is None:
+        definitions = definitions_from_dir()
     schemas: dict[str, JobSchema] = {}
     problems: list[Problem] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            schema = load_job_schema(path)
+            override = load_override(path)
+            schemas[override.key] = build_job_schema(override, definitions.get(override.job_key))
         except JobSchemaError as error:
             problems.extend(error.problems)
-        else:
-            schemas[schema.key] = schema
     if problems:
         raise JobSchemaError(problems)
     return schemas
 
 
-def load_job_schema(path: Path) -> JobSchema:
-    """Read and check one job schema file.
+def load_job_schema(path: Path, definitions: Mapping[Key, Definition] | None = None) -> JobSchema:
+    """Read and check one job schema file on top of its definition.
+
+    :raises JobSchemaError: listing the file's problems
+    """
+    override = load_override(path)
+    if definitions is None:
+        definitions = definitions_from_dir()
+    return build_job_schema(override, definitions.get(override.job_key))
+
+
+@dataclass(frozen=True)
+class Override:
+    """A checked ``job_schemas/<key>.yaml`` file: what Fragalysis adds to one Squonk2 job."""
+
+    key: str
+    path: Path
+    document: dict[str, Any] = field(repr=False)
+
+    @property
+    def job_key(self) -> Key:
+        d = self.document
+        return (d["collection"], d["job"], d["version"])
+
+    @property
+    def label(self) -> str:
+        return f"{self.document['collection']}/{self.document['job']} {self.document['version']}"
+
+
+def load_overrides(directory: Path = JOB_SCHEMAS_DIR) -> dict[str, Override]:
+    """Read and check the structure of every ``*.yaml`` in ``directory``.
+
+    :raises JobSchemaError: listing every problem of every file
+    """
+    if not directory.is_dir():
+        raise JobSchemaError([Problem(str(directory), "(directory)", "not a directory")])
+    overrides: dict[str, Override] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            override = load_override(path)
+        except JobSchemaError as error:
+            problems.extend(error.problems)
+        else:
+            overrides[override.key] = override
+    if problems:
+        raise JobSchemaError(problems)
+    return overrides
+
+
+def load_override(path: Path) -> Override:
+    """Read one job schema file and check its structure (not yet against Squonk2).
 
     :raises JobSchemaError: listing the file's problems
     """
@@ -300,13 +380,119 @@ def load_job_schema(path: Path) -> JobSchema:
         raise JobSchemaError([Problem(file, where, f"not valid YAML: {reason}")]) from error
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise JobSchemaError([Problem(file, "(document)", f"cannot read: {error}")]) from error
+    found = sorted(
+        {_explain(e) for e in _override_validator(input_sources()).iter_errors(document)}
+    )
+    if found:
+        raise JobSchemaError([Problem(file, where, reason) for where, reason in found])
+    return Override(key, path, document)
 
-    problems = [Problem(file, where, reason) for where, reason in _format_problems(document)]
-    if not problems:
-        problems = [Problem(file, where, reason) for where, reason in _rule_problems(document)]
+
+def build_job_schema(override: Override, definition: Definition | None) -> JobSchema:
+    """The launchable job: ``override`` merged on top of its Squonk2 ``definition``.
+
+    :raises JobSchemaError: naming the file (the override's, or the definition's source)
+        and the path of each problem
+    """
+    file = str(override.path)
+    if definition is None:
+        raise JobSchemaError([Problem(file, "job", f"Squonk2 has no job {override.label}")])
+    merged = merge_document(file, override.document, definition)
+    problems = [Problem(*found) for found in merged.problems]
+    document = merged.document
+    checked = _format_problems(document) or list(_rule_problems(document))
+    problems += [Problem(*_locate(where, file, definition), reason) for where, reason in checked]
+    if problems:
+        raise JobSchemaError(list(dict.fromkeys(problems)))
+    schema = _build(override.key, override.path, document)
+    presets, problems = _checked_presets(schema, file, merged.presets)
     if problems:
         raise JobSchemaError(problems)
-    return _build(key, path, document)
+    outputs = [
+        JobOutput(
+            name=o["name"],
+            title=o["title"],
+            type=o["type"],
+            option=o["option"],
+            import_as=o["import"],
+            creates=None if o["option"] else o["creates"],
+            fields=o["fields"],
+        )
+        for o in merged.outputs
+    ]
+    for output in outputs:
+        if output.option is not None and output.option not in schema.option_properties:
+            raise JobSchemaError(
+                [
+                    Problem(
+                        definition.source,
+                        definition.where(f"variables.outputs.properties.{output.name}.creates"),
+                        f"{output.option!r} is not an option of the job",
+                    )
+                ]
+            )
+    return dataclasses.replace(
+        schema,
+        outputs=outputs,
+        presets=presets,
+        definition_digest=definition.digest,
+        **merged.picker,
+    )
+
+
+def _locate(path: str, file: str, definition: Definition) -> tuple[str, str]:
+    """Where a problem of the merged document comes from: the override's file and path, or
+    the definition's."""
+    option = re.match(r"^options\.properties\.([^.\[]+)(.*)$", path)
+    if option:
+        name, rest = option.groups()
+        launcher = re.match(r"^\.x-launcher(.*)$", rest)
+        if launcher:
+            return file, f"x-launcher.{name}{launcher.group(1)}"
+        return definition.source, definition.where(f"variables.options.properties.{name}{rest}")
+    listed = re.match(r"^options\.(required|order)(.*)$", path)
+    if listed:
+        which, rest = listed.groups()
+        where = "variables.options.required" if which == "required" else "variables.order.options"
+        return definition.source, definition.where(f"{where}{rest}")
+    return file, path
+
+
+def _checked_presets(
+    schema: JobSchema, file: str, found: list[dict[str, Any]]
+) -> tuple[list[Preset], list[Problem]]:
+    """The presets that set only editable options to values they accept. An invalid test
+    of the definition is left out; an invalid preset of the override is a problem."""
+    presets: list[Preset] = []
+    problems: list[Problem] = []
+    for preset in found:
+        wrong: list[tuple[str, str]] = []
+        for name, value in preset["options"].items():
+            where = f"presets[{preset.get('index')}].options.{name}"
+            prop = schema.option_properties.get(name)
+            if prop is None:
+                wrong.append((where, f"{name!r} is not an option of the job"))
+            elif schema.is_fixed(name):
+                wrong.append((where, f"{name!r} is fixed by x-launcher"))
+            else:
+                wrong += [(where, reason) for reason in _value_problems(prop, value)]
+        if preset["source"] == "override":
+            problems += [Problem(file, where, reason) for where, reason in wrong]
+        if wrong or any(p.name == preset["name"] for p in presets):
+            if preset["source"] == "override" and not wrong:
+                where = f"presets[{preset.get('index')}].name"
+                problems.append(Problem(file, where, f"{preset['name']!r} is used twice"))
+            continue
+        presets.append(
+            Preset(
+                name=preset["name"],
+                title=preset["title"],
+                options=dict(preset["options"]),
+                source=preset["source"],
+                description=preset.get("description", ""),
+            )
+        )
+    return presets, problems
 
 
 def job_config_json(schema: JobSchema) -> dict[str, Any]:
@@ -382,6 +568,11 @@ def _dotted(parts: Any) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
+
+
+@functools.cache
+def _override_validator(sources: tuple[str, ...]) -> Draft202012Validator:
+    return Draft202012Validator(override_schema(sources))
 
 
 def _format_problems(document: Any) -> list[tuple[str, str]]:

@@ -108,20 +108,56 @@ class RemoteFile:
 
     @property
     def modified_at(self) -> datetime | None:
-        """``modified`` as an aware UTC datetime (None when absent or not ISO 8601).
+        """``modified`` as an aware UTC datetime (None when absent or not ISO 8601)."""
+        return parse_time(self.modified)
 
-        The DM writes it as an ISO 8601 time, ``2026-11-21T10:00:00Z`` or with a fraction
-        and/or an offset; a time without a zone is UTC."""
-        if not self.modified:
-            return None
-        text = self.modified.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
+
+def parse_time(value: Any) -> datetime | None:
+    """A DM time as an aware UTC datetime (None when absent or not ISO 8601).
+
+    The DM writes ISO 8601 times, ``2026-11-21T10:00:00Z`` or with a fraction and/or an
+    offset; a time without a zone is UTC."""
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One event of a Squonk2 task, as ``GET /task/{id}`` lists it: the job's own words
+    ("Merged x0072 + x0104 ...") or the Data Manager's, numbered by ``ordinal`` (1, 2, ...)."""
+
+    ordinal: int
+    message: str
+    level: str = "INFO"
+    time: datetime | None = None
+
+
+def task_events(answer: dict) -> list[TaskEvent]:
+    """The events of a ``get_task`` answer in ordinal order; malformed entries are skipped
+    (an event without a whole-number ordinal cannot be stored exactly once)."""
+    events: dict[int, TaskEvent] = {}
+    for entry in answer.get("events") or []:
+        if not isinstance(entry, dict):
+            continue
         try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            ordinal = int(entry["ordinal"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        events[ordinal] = TaskEvent(
+            ordinal,
+            str(entry.get("message") or ""),
+            str(entry.get("level") or "INFO").upper(),
+            parse_time(entry.get("time")),
+        )
+    return [events[ordinal] for ordinal in sorted(events)]
 
 
 class Squonk:
@@ -298,8 +334,19 @@ class Squonk:
     def get_instance(self, instance_id: str) -> dict:
         return self._call("get instance", DmApi.get_instance, instance_id=instance_id)
 
-    def get_task(self, task_id: str) -> dict:
-        return self._call("get task", DmApi.get_task, task_id=task_id)
+    def get_task(
+        self, task_id: str, event_prior_ordinal: int | None = None, event_limit: int | None = None
+    ) -> dict:
+        """The task: ``states``, ``done``, ``exit_code`` and its ``events`` (only those after
+        ``event_prior_ordinal`` when given; Squonk2 caps how many, ``event_limit`` asks for
+        fewer). :func:`task_events` reads the events of the answer."""
+        return self._call(
+            "get task",
+            DmApi.get_task,
+            task_id=task_id,
+            event_prior_ordinal=max(0, event_prior_ordinal or 0),
+            event_limit=max(0, event_limit or 0),
+        )
 
     def delete_instance(self, instance_id: str) -> dict:
         return self._call("delete instance", DmApi.delete_instance, instance_id=instance_id)

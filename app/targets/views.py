@@ -26,6 +26,7 @@ from app.access import (
     target_or_404,
 )
 from app.extensions import db
+from app.jobs.definitions import catalogue as job_catalogue
 from app.models import Protein
 from app.storage import data_path
 from app.targets.service import (
@@ -156,12 +157,14 @@ def create(title: str):
 def detail_of_snapshot(snapshot_id: int):
     """A snapshot and its selection."""
     snapshot = snapshot_or_404(snapshot_id)
+    jobs = job_catalogue()
     return render_template(
         "snapshots/detail.html",
         snapshot=snapshot,
         target=snapshot.target,
         transfer=latest_transfer(snapshot.id),
-        job_schemas=current_app.extensions["job_schemas"],
+        job_schemas=jobs.schemas,
+        unavailable_jobs=jobs.unavailable,
         member=is_project_member(snapshot.target),
         not_a_member=not_a_member(snapshot.target),
     )

@@ -220,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if any(is_duplicate(mol, other) for other in kept):
                 outcome.duplicate = True
+                emit_event(
+                    f"Merged {label} (run {run}): the same molecule as an earlier run,"
+                    " not written again"
+                )
                 continue
             kept.append(mol)
             smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from squonk2.dm_api import DmApi
 
@@ -192,3 +194,280 @@ def test_job_config_lists_launchable_jobs(login, users):
     assert {"fragmenstein-combine", "rdkit-conformers"} <= keys
     item = next(i for i in config if i["key"] == FRAGMENSTEIN)
     assert item["collection"] == "fragmenstein" and item["version"] == "1.0.0"
+
+
+# --- the dialog: what it starts with, what it says once, duplicates, presets, e-mail ----
+
+
+def launch_url(snapshot_id: int, job: str = FRAGMENSTEIN, **query: str) -> str:
+    extra = "".join(f"&{key}={value}" for key, value in query.items())
+    return f"/snapshots/{snapshot_id}/launch?job={job}{extra}"
+
+
+def dialog_post(member, snapshot_id: int, job: str = FRAGMENSTEIN, **fields):
+    """Post the dialog as htmx does; ``fields`` are its form fields."""
+    page = member.get(launch_url(snapshot_id, job))
+    data = {"csrf_token": csrf_token_of(page.text), "email_choice": "1", **fields}
+    return member.client.post(
+        launch_url(snapshot_id, job), data=data, headers={"HX-Request": "true"}
+    )
+
+
+def combine_fields(**changes) -> dict:
+    return {
+        "inputs-fragments": list(MAC1_NEIGHBOURS),
+        "inputs-protein": MAC1_NEIGHBOURS[0],
+        "options-count": "1",
+        "options-fragIdField": "_Name",
+        **changes,
+    }
+
+
+def ticked(html: str) -> list[str]:
+    """The codes whose input checkbox is ticked (a fragments input)."""
+    return re.findall(r'<input checked id="inputs-\w+-\d+" [^>]*value="([^"]+)"', html)
+
+
+def set_user(app, username: str, **values) -> None:
+    from tests.factories import user_of
+
+    with app.app_context():
+        row = user_of(username)
+        for name, value in values.items():
+            setattr(row, name, value)
+        db.session.commit()
+
+
+def test_dialog_starts_with_the_snapshots_fragments_and_first_protein(app, small_targets, login):
+    snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))
+    page = login("member").get(launch_url(snapshot_id))
+    assert page.status_code == 200
+    assert ticked(page.text) == list(MAC1_NEIGHBOURS)
+    assert f'<option selected value="{MAC1_NEIGHBOURS[0]}">' in page.text
+    assert "Not launched" not in page.text and "field-error" not in page.text
+
+
+def test_dialog_ticks_no_fragment_when_the_snapshot_has_too_few(app, small_targets, login):
+    snapshot_id = make_snapshot(app, "Mac1", [MAC1_NEIGHBOURS[0]])
+    page = login("member").get(launch_url(snapshot_id))
+    assert page.status_code == 200
+    assert 'type="checkbox" value="diamond-x0104_A"' in page.text
+    assert ticked(page.text) == []  # 1 < min 2: none ticked
+    assert f'<option selected value="{MAC1_NEIGHBOURS[0]}">' in page.text
+
+
+def test_picker_marks_and_refuses_proteins_without_the_file(app, small_targets, login):
+    from app.models import Protein
+
+    first, second = MAC1_NEIGHBOURS
+    with app.app_context():
+        protein = db.session.scalar(select(Protein).where(Protein.code == first))
+        protein.apo_desolv_file = None
+        db.session.commit()
+    snapshot_id = make_snapshot(app, "Mac1", [first, second])
+    member = login("member")
+    page = member.get(launch_url(snapshot_id))
+    # the first protein with the file is chosen; the one without it marked, not offered
+    assert f'<option selected value="{second}">' in page.text
+    assert f'<option disabled value="{first}">{first} — no apo-desolv PDB</option>' in page.text
+    # the fragments need mol files only: both are ticked
+    assert ticked(page.text) == [first, second]
+    chosen = dialog_post(member, snapshot_id, **combine_fields(**{"inputs-protein": first}))
+    assert chosen.status_code == 200
+    assert f"{first} has no apo-desolv PDB" in chosen.text
+    assert job_count(app) == 0
+
+
+def test_picker_on_mpro_offers_no_protein(app, small_targets, login):
+    snapshot_id = make_snapshot(app, "Mpro")
+    page = login("member").get(launch_url(snapshot_id))
+    assert page.status_code == 200
+    codes = small_targets["Mpro"]
+    for code in codes:
+        assert f'<option disabled value="{code}">{code} — no apo-desolv PDB</option>' in page.text
+    assert '<option selected value="">Choose a protein</option>' in page.text
+    assert "No protein of this snapshot has the apo-desolv PDB this job needs." in page.text
+    assert ticked(page.text) == codes  # 3, within 2..20
+    rdkit = login("member").get(launch_url(snapshot_id, "rdkit-conformers"))
+    assert "no apo-desolv PDB" not in rdkit.text  # needs mol files only
+    assert ticked(rdkit.text) == codes
+
+
+def test_each_error_is_said_once(app, small_targets, login):
+    snapshot_id = make_snapshot(app, "Mac1", [MAC1_NEIGHBOURS[0]])
+    member = login("member")
+    bad = dialog_post(
+        member,
+        snapshot_id,
+        **{"inputs-protein": "", "options-count": "0", "options-fragIdField": "_Name"},
+    )
+    assert bad.status_code == 200 and job_count(app) == 0
+    text = bad.text
+    # the count rule is the error, not also the help text above it
+    assert text.count("Choose between 2 and 20 fragments") == 1
+    assert "Choose between 2 and 20 fragments (0 chosen)" in text
+    assert text.count("Must be between 1 and 100") == 1
+    assert "How many merged molecules to keep, best first." in text  # the rest of the help
+    assert text.count('class="field-error"') == 3
+    assert "Not launched: check the 3 fields marked below." in text
+    assert "Check the inputs" not in text and "Check the options" not in text
+
+
+def test_duplicate_says_follow_it_while_the_old_job_runs(app, transferred, login):
+    member = login("member")
+    first = dialog_post(member, transferred, **combine_fields())
+    assert first.status_code == 204
+    first_url = first.headers["HX-Redirect"]
+    again = dialog_post(member, transferred, **combine_fields())
+    assert again.status_code == 200 and job_count(app) == 1
+    assert "The same job is already running (queued, not started yet): follow it." in again.text
+    assert f'href="{first_url}" class="existing-job">Follow job' in again.text
+    assert 'id="run-again"' not in again.text  # never a second copy of a running job
+    forced = dialog_post(member, transferred, **combine_fields(run_again="1"))
+    assert forced.status_code == 200 and job_count(app) == 1
+
+
+def test_duplicate_of_a_cancelled_job_offers_run_it_again(app, transferred, login):
+    member = login("member")
+    job_id = int(
+        dialog_post(member, transferred, **combine_fields()).headers["HX-Redirect"].split("/")[2]
+    )
+    for status, words in (
+        ("REVOKED", "The same job was cancelled: run it again."),
+        ("FAILURE", "The same job already ran and failed: run it again."),
+        ("SUCCESS", "The same job already ran but has no results: run it again."),
+    ):
+        with app.app_context():
+            db.session.get(JobRequest, job_id).job_status = status
+            db.session.commit()
+        again = dialog_post(member, transferred, **combine_fields())
+        assert again.status_code == 200 and job_count(app) == 1
+        assert words in again.text and "see its results" not in again.text
+        assert 'data-standing="rerun"' in again.text
+        assert (
+            '<button type="submit" name="run_again" value="1" class="primary" id="run-again">'
+            "Run it again anyway</button>"
+        ) in again.text
+        # after Run, so Enter in a field submits Run, not "run it again"
+        assert again.text.index('id="run-job"') < again.text.index('id="run-again"')
+    rerun = dialog_post(member, transferred, **combine_fields(run_again="1"))
+    assert rerun.status_code == 204 and job_count(app) == 2
+
+
+def test_duplicate_of_a_job_with_results_links_them(app, transferred, login):
+    from pathlib import Path
+
+    from app.models import ComputedSet
+    from tests.factories import computed_set
+
+    member = login("member")
+    job_id = int(
+        dialog_post(member, transferred, **combine_fields()).headers["HX-Redirect"].split("/")[2]
+    )
+    sdf = Path(__file__).resolve().parents[1] / "data" / "csets" / "valid_mac1.sdf"
+    name = computed_set(app, "Mac1", sdf.read_bytes(), "member")
+    with app.app_context():
+        row = db.session.get(JobRequest, job_id)
+        row.job_status = "UPLOADED"
+        row.computed_set_id = db.session.scalar(
+            select(ComputedSet.id).where(ComputedSet.name == name)
+        )
+        db.session.commit()
+    again = dialog_post(member, transferred, **combine_fields())
+    assert again.status_code == 200
+    assert (
+        "The same job already ran and has results: see its results, or run it again." in again.text
+    )
+    assert f'href="/computed-sets/{name}/" class="existing-results">See its results' in again.text
+    assert 'id="run-again"' in again.text
+    api = member.post("/api/job_request/", json=fragmenstein_body(transferred))
+    assert api.status_code == 409 and "see its results" in api.json["error"]
+
+
+def with_presets(app, monkeypatch, presets) -> None:
+    """Fragmenstein combine with these presets (whatever the shipped ones are), for the
+    dialog and the launch checks of this test."""
+    from dataclasses import replace
+
+    import app.jobs.service as service
+    import app.jobs.views as views
+
+    shipped = service.job_schemas
+
+    def schemas():
+        found = dict(shipped())
+        found[FRAGMENSTEIN] = replace(found[FRAGMENSTEIN], presets=presets)
+        return found
+
+    monkeypatch.setattr(service, "job_schemas", schemas)
+    monkeypatch.setattr(views, "job_schemas", schemas)
+
+
+def test_presets_start_the_options(app, small_targets, login, monkeypatch):
+    from app.launcher import Preset
+
+    snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))
+    member = login("member")
+    with_presets(app, monkeypatch, [])
+    plain = member.get(launch_url(snapshot_id))
+    assert "Start from" not in plain.text  # no presets, no choice
+    with_presets(
+        app,
+        monkeypatch,
+        [
+            Preset("many", "Many merges", {"count": 7, "keepHydrogens": True}, "definition"),
+            Preset("few", "A quick look", {"count": 2}, description="Two merges"),
+        ],
+    )
+    page = member.get(launch_url(snapshot_id), headers={"HX-Request": "true"})
+    assert page.status_code == 200 and 'aria-label="Start from"' in page.text
+    link = f"/snapshots/{snapshot_id}/launch?job={FRAGMENSTEIN}&amp;preset=many"
+    assert f'href="{link}" hx-get="{link}" hx-target="#launch-dialog"' in page.text
+    assert 'name="options-count" type="number" value="1"' in page.text
+    many = member.get(launch_url(snapshot_id, preset="many"), headers={"HX-Request": "true"})
+    assert many.status_code == 200
+    assert 'name="options-count" type="number" value="7"' in many.text
+    assert 'checked id="options-keepHydrogens"' in many.text
+    # the chosen preset is the current one
+    assert re.search(r'data-preset="many"\s+class="current"\s+aria-current="true"', many.text)
+    assert not re.search(r'data-preset="few"\s+class="current"', many.text)
+    assert ticked(many.text) == list(MAC1_NEIGHBOURS)  # inputs still pre-filled
+    unknown = member.get(launch_url(snapshot_id, preset="nope"), headers={"HX-Request": "true"})
+    assert unknown.status_code == 200
+    assert (
+        "Fragmenstein combine has no preset called &#39;nope&#39;: starting from its defaults."
+        in unknown.text
+    )
+    assert 'name="options-count" type="number" value="1"' in unknown.text
+    # a preset starts the options; the launch checks still apply to what is posted
+    launched = dialog_post(member, snapshot_id, **combine_fields(**{"options-count": "7"}))
+    assert launched.status_code == 200 and "send them first" in launched.text  # no transfer
+
+
+def test_email_me_when_it_ends(app, transferred, login):
+    member = login("member")
+    assert (
+        'id="notify-by-email" name="notify_by_email" value="1" >'
+        in member.get(launch_url(transferred)).text
+    )
+    set_user(app, "member", notify_by_email=True)
+    page = member.get(launch_url(transferred))
+    assert 'id="notify-by-email" name="notify_by_email" value="1" checked>' in page.text
+    assert "E-mail me when it ends" in page.text
+    # unticked in the dialog: no e-mail for this job, whatever the default
+    off = dialog_post(member, transferred, **combine_fields())
+    assert off.status_code == 204
+    on = dialog_post(
+        member, transferred, **combine_fields(notify_by_email="1", **{"options-count": "2"})
+    )
+    assert on.status_code == 204
+    # a post without the dialog's box takes the user's default
+    data = {"csrf_token": member.csrf, **combine_fields(**{"options-count": "3"})}
+    default = member.client.post(launch_url(transferred), data=data, headers={"HX-Request": "true"})
+    assert default.status_code == 204
+    with app.app_context():
+        rows = db.session.scalars(select(JobRequest).order_by(JobRequest.id)).all()
+        assert [row.notify_by_email for row in rows] == [False, True, True]
+    # the box keeps its state when the dialog comes back with an error
+    bad = dialog_post(member, transferred, **combine_fields(**{"options-count": "0"}))
+    assert 'name="notify_by_email" value="1" >' in bad.text

@@ -1,151 +1,91 @@
-"""Comparing job schemas with the Squonk2 job definitions (``flask jobs check``)."""
+"""The jobs as the local Squonk2 defines them: our specification passes its launch checks,
+the merge reads what the definition format offers, and ``definition_changes`` words a
+change for ``flask jobs check``."""
 
 from __future__ import annotations
 
-import copy
-import json
 from pathlib import Path
-from typing import Any
 
-import pytest
-import yaml
-
-from app.launcher import JobSchema, check_against_definition
-
-LOCAL_SQUONK_JOBS = Path(__file__).resolve().parents[2] / "local_squonk" / "jobs"
-
-# The shape of GET /job/get-by-version, reduced to what is compared.
-FRAGMENSTEIN: dict[str, Any] = {
-    "collection": "fragmenstein",
-    "job": "fragmenstein-combine",
-    "version": "1.0.0",
-    "variables": {
-        "inputs": {
-            "type": "object",
-            "required": ["fragments", "protein"],
-            "properties": {
-                "fragments": {
-                    "type": "file",
-                    "multiple": True,
-                    "mime-types": ["chemical/x-mdl-molfile", "chemical/x-mdl-sdfile"],
-                },
-                "protein": {"type": "file", "mime-types": ["chemical/x-pdb"]},
-            },
-        },
-        "options": {
-            "type": "object",
-            "required": ["outfile", "count", "keepHydrogens"],
-            "properties": {
-                "outfile": {"type": "string", "default": "merged.sdf"},
-                "count": {"type": "integer", "default": 1, "minimum": 1},
-                "keepHydrogens": {"type": "boolean", "default": False},
-                "fragIdField": {"type": "string", "default": "_Name"},
-                "smilesFieldName": {"type": "string"},
-                "proteinFieldName": {"type": "string"},
-                "proteinFieldValue": {"type": "string"},
-            },
-        },
-    },
-}
+from app.launcher import JobSchema, definition_changes, definitions_from_dir
 
 
-def definition(**changes: Any) -> dict[str, Any]:
-    copied = copy.deepcopy(FRAGMENSTEIN)
-    copied.update(changes)
-    return copied
-
-
-def test_a_matching_definition_has_no_differences(fragmenstein: JobSchema) -> None:
-    assert check_against_definition(fragmenstein, FRAGMENSTEIN) == []
-    as_text = definition(variables=json.dumps(FRAGMENSTEIN["variables"]))
-    assert check_against_definition(fragmenstein, as_text) == []
-
-
-def test_extra_optional_squonk_options_are_fine(fragmenstein: JobSchema) -> None:
-    changed = definition()
-    changed["variables"]["options"]["properties"]["verbose"] = {"type": "boolean"}
-    assert check_against_definition(fragmenstein, changed) == []
-
-
-def test_a_mismatching_definition_lists_each_difference(fragmenstein: JobSchema) -> None:
-    changed = definition(version="1.1.0")
-    variables = changed["variables"]
-    del variables["inputs"]["properties"]["protein"]
-    variables["inputs"]["properties"]["fragments"]["multiple"] = False
-    variables["inputs"]["properties"]["reference"] = {"type": "file"}
-    variables["inputs"]["required"].append("reference")
-    options = variables["options"]
-    del options["properties"]["fragIdField"]
-    options["properties"]["count"] = {"type": "number", "minimum": 1}
-    options["properties"]["keepHydrogens"]["type"] = "string"
-    options["properties"]["seed"] = {"type": "integer"}
-    options["required"].append("seed")
-
-    assert check_against_definition(fragmenstein, changed) == [
-        "version is '1.1.0' in Squonk2 but '1.0.0' here",
-        "input fragments takes one file in Squonk2 but several here",
-        "input protein missing in Squonk2",
-        "input reference is required by Squonk2 but not provided here",
-        "option count is integer here but number in Squonk2",
-        "option keepHydrogens is boolean here but string in Squonk2",
-        "option fragIdField missing in Squonk2",
-        "option seed is required by Squonk2 (no default) but not provided here",
-    ]
-
-
-def test_formats_enums_and_bounds_squonk_would_refuse(rdkit: JobSchema) -> None:
-    squonk = {
-        "collection": "rdkit",
-        "job": "rdkit-conformers",
-        "version": "1.0.0",
-        "variables": {
-            "inputs": {
-                "properties": {
-                    "inputFile": {"type": "file", "multiple": True, "mime-types": ["text/csv"]}
-                }
-            },
-            "options": {
-                "properties": {
-                    "outputFile": {"type": "string"},
-                    "numConformers": {"type": "integer", "minimum": 2, "maximum": 20},
-                    "method": {"type": "string", "enum": ["ETKDGv3"]},
-                    "minimize": {"type": "boolean"},
-                    "keepHydrogens": {"type": "boolean"},
-                    "randomSeed": {"type": "integer"},
-                    "idField": {"type": "string"},
-                }
-            },
-        },
-    }
-    assert check_against_definition(rdkit, squonk) == [
-        "input inputFile is chemical/x-mdl-molfile here but Squonk2 accepts text/csv",
-        "option numConformers: minimum is 1 here but 2 in Squonk2",
-        "option numConformers: maximum is 50 here but 20 in Squonk2",
-        "option method: Squonk2 does not accept ETKDGv2, ETKDG",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("key", "file", "job"),
-    [
-        ("fragmenstein-combine", "fragmenstein.yaml", "fragmenstein-combine"),
-        ("rdkit-conformers", "rdkit.yaml", "rdkit-conformers"),
-    ],
-)
-def test_shipped_schemas_match_the_local_squonk_jobs(
-    job_schemas: dict[str, JobSchema], key: str, file: str, job: str
+def test_the_definition_gives_order_bounds_picker_details_and_outputs(
+    job_schemas: dict[str, JobSchema],
 ) -> None:
-    path = LOCAL_SQUONK_JOBS / file
-    assert path.is_file(), f"{path} is missing: the repository ships it"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec = document["jobs"][job]
-    squonk = {
-        "collection": document["collection"],
-        "job": job,
-        "version": spec["version"],
-        "variables": spec["variables"],
+    combine = job_schemas["fragmenstein-combine"]
+    assert combine.order[:4] == ["count", "keepHydrogens", "fragIdField", "outfile"]
+    assert combine.option_properties["count"]["maximum"] == 100
+    assert combine.option_properties["count"]["description"].startswith("How many merged")
+    assert "default" not in combine.option_properties["outfile"]  # fixed: its value is it
+    assert (combine.category, combine.keywords) == ("comp chem", ["fragmenstein", "fbdd"])
+    assert combine.doc_url
+    (output,) = combine.imported_outputs
+    assert (output.name, output.option, output.type) == (
+        "outputs",
+        "outfile",
+        "chemical/x-mdl-sdfile",
+    )
+    assert output.fields["RMSD"] == "Combined RMSD to the input fragments"
+    assert "smiles" not in output.fields  # named by an option in the file, not "smiles"
+    rdkit = job_schemas["rdkit-conformers"]
+    assert rdkit.imported_outputs == []  # nothing to import: the job ends SUCCESS
+    assert rdkit.option_properties["method"]["enum"] == ["ETKDGv3", "ETKDGv2", "ETKDG"]
+    place = job_schemas["fragmenstein-place-string"]
+    assert place.option_properties["smiles"]["items"]["format"] == "smiles"
+    assert place.option_properties["smiles"]["maxItems"] == 100
+
+
+def test_presets_from_the_definitions_tests_and_the_override(
+    job_schemas: dict[str, JobSchema],
+) -> None:
+    combine = job_schemas["fragmenstein-combine"]
+    assert [(p.name, p.source) for p in combine.presets] == [
+        ("test-five-merges", "definition"),
+        ("test-keep-hydrogens", "definition"),
+        ("wide-search", "override"),
+    ]
+    assert combine.preset("test-five-merges").options == {"count": 5, "keepHydrogens": False}
+    assert combine.preset("wide-search").title == "Twenty merges, best first"
+    assert combine.preset("nothing") is None
+
+
+def test_a_definition_test_with_options_the_launcher_refuses_is_left_out(tmp_path: Path) -> None:
+    from app.launcher import load_job_schemas
+    from app.launcher.schemas import JOB_SCHEMAS_DIR
+
+    definitions = definitions_from_dir()
+    key = ("rdkit", "rdkit-conformers", "1.0.0")
+    body = dict(definitions[key].body)
+    body["tests"] = {
+        "too-many": {"options": {"numConformers": 5000}},
+        "fixed-output": {"options": {"outputFile": "x.sdf"}},
+        "fine": {"options": {"numConformers": 3}},
     }
-    assert check_against_definition(job_schemas[key], squonk) == []
+    from app.launcher import Definition
+
+    changed = {**definitions, key: Definition(body, "Squonk2 at test")}
+    rdkit = load_job_schemas(JOB_SCHEMAS_DIR, changed)["rdkit-conformers"]
+    assert [p.name for p in rdkit.presets] == ["test-fine"]
+
+
+def test_definition_changes_are_worded_value_by_value() -> None:
+    old = definitions_from_dir()[("fragmenstein", "fragmenstein-combine", "1.0.0")].body
+    new = {**old, "variables": {**old["variables"]}}
+    new["variables"]["options"] = {
+        **old["variables"]["options"],
+        "properties": {
+            **old["variables"]["options"]["properties"],
+            "count": {**old["variables"]["options"]["properties"]["count"], "maximum": 50},
+            "seed": {"type": "integer", "title": "Seed"},
+        },
+    }
+    new["keywords"] = ["fragmenstein"]
+    assert definition_changes(old, old) == []
+    assert definition_changes(old, new) == [
+        'keywords: ["fragmenstein", "fbdd"] → ["fragmenstein"]',
+        "variables.options.properties.count.maximum: 100 → 50",
+        'variables.options.properties.seed: (none) → {"title": "Seed", "type": "integer"}',
+    ]
 
 
 def test_local_squonk_accepts_the_specification_we_build(

@@ -18,6 +18,8 @@ from app.launcher import (
     resolve_options,
     validate_options,
 )
+from app.launcher.definition import Definition
+from app.launcher.forms import drop_repeated_help, fields_with_errors
 from tests.launcher.conftest import SNAPSHOT
 
 
@@ -231,24 +233,46 @@ def test_server_errors_attach_to_their_fields(flask_app: Flask, fragmenstein: Jo
 
 
 def test_number_pattern_and_array_options(flask_app: Flask, tmp_path: Path) -> None:
-    document = {
+    override = {
         "collection": "demo",
         "job": "demo",
         "version": "1",
         "title": "Demo",
-        "inputs": {"molecules": {"from": "lhs-fragments", "format": "chemical/x-mdl-molfile"}},
-        "options": {
-            "type": "object",
-            "properties": {
-                "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
-                "prefix": {"type": "string", "pattern": "^[A-Z]+$", "default": "AB"},
-                "weights": {"type": "array", "items": {"type": "integer"}, "default": [1, 2]},
-                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b", "c"]}},
+        "inputs": {"molecules": {"from": "lhs-fragments"}},
+    }
+    definition = {
+        "collection": "demo",
+        "job": "demo",
+        "version": "1",
+        "name": "Demo",
+        "variables": {
+            "inputs": {
+                "type": "object",
+                "properties": {
+                    "molecules": {
+                        "type": "file",
+                        "multiple": True,
+                        "mime-types": ["chemical/x-mdl-molfile"],
+                    }
+                },
+            },
+            "options": {
+                "type": "object",
+                "properties": {
+                    "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
+                    "prefix": {"type": "string", "pattern": "^[A-Z]+$", "default": "AB"},
+                    "weights": {"type": "array", "items": {"type": "integer"}, "default": [1, 2]},
+                    "tags": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": ["a", "b", "c"]},
+                    },
+                },
             },
         },
     }
-    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(document))
-    schema = load_job_schemas(tmp_path)["demo"]
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(override))
+    found = Definition(definition, "a test's definition")
+    schema = load_job_schemas(tmp_path, {found.key: found})["demo"]
     with flask_app.test_request_context():
         fresh = build_launch_form(schema, SNAPSHOT, SNAPSHOT)
         assert fresh.options.threshold.type == "DecimalField"
@@ -312,3 +336,119 @@ def test_smiles_lines_are_checked_with_rdkit_and_the_bad_ones_named(
 
     good = validate_options(place, resolve_options(place, {"smiles": lines[:2]}, context))
     assert good == {}
+
+
+# A dialog that starts right ----------------------------------------------------------------
+
+NO_APO = "apo-desolv PDB"
+
+
+def test_prefill_ticks_every_fragment_and_chooses_the_first_protein(
+    flask_app: Flask, fragmenstein: JobSchema
+) -> None:
+    two = SNAPSHOT[:2]
+    with flask_app.test_request_context():
+        form = build_launch_form(fragmenstein, two, two, prefill=True)
+        assert form.inputs.fragments.data == two
+        assert form.inputs.protein.data == two[0]
+        # without prefill (a post, an API-like build) nothing is chosen for the user
+        plain = build_launch_form(fragmenstein, two, two)
+        assert plain.inputs.fragments.data is None or plain.inputs.fragments.data == []
+        assert plain.inputs.protein.data == ""
+        # a previous launch's inputs win over the prefill
+        again = build_launch_form(
+            fragmenstein, SNAPSHOT, SNAPSHOT, data={"fragments": SNAPSHOT[1:]}, prefill=True
+        )
+        assert again.inputs.fragments.data == SNAPSHOT[1:]
+        assert again.inputs.protein.data == SNAPSHOT[0]
+
+
+def test_prefill_ticks_none_outside_the_inputs_bounds(
+    flask_app: Flask, fragmenstein: JobSchema
+) -> None:
+    many = [f"Mac1-x{n:04d}_A" for n in range(21)]  # max is 20
+    with flask_app.test_request_context():
+        one = build_launch_form(fragmenstein, SNAPSHOT[:1], SNAPSHOT[:1], prefill=True)
+        assert one.inputs.fragments.data == []  # min is 2
+        assert one.inputs.protein.data == SNAPSHOT[0]
+        too_many = build_launch_form(fragmenstein, many, many, prefill=True)
+        assert too_many.inputs.fragments.data == []
+        html = str(too_many.inputs.fragments())
+        assert "checked" not in html
+
+
+def test_proteins_without_the_file_are_marked_disabled_and_refused(
+    flask_app: Flask, fragmenstein: JobSchema
+) -> None:
+    missing = {(SNAPSHOT[0], "apo_desolv"): NO_APO, (SNAPSHOT[2], "apo_desolv"): NO_APO}
+    with flask_app.test_request_context():
+        form = build_launch_form(fragmenstein, SNAPSHOT, SNAPSHOT, missing=missing, prefill=True)
+        assert form.inputs.protein.data == SNAPSHOT[1]  # the first that has the file
+        # the fragments input needs mol files: all ticked, nothing marked
+        assert form.inputs.fragments.data == SNAPSHOT
+        html = str(form.inputs.protein())
+        assert (
+            f'<option disabled value="{SNAPSHOT[0]}">{SNAPSHOT[0]} — no {NO_APO}</option>' in html
+        )
+        assert f'<option selected value="{SNAPSHOT[1]}">{SNAPSHOT[1]}</option>' in html
+        assert "no apo-desolv" not in str(form.inputs.fragments())
+
+        nothing = build_launch_form(
+            fragmenstein,
+            SNAPSHOT[:1],
+            SNAPSHOT[:1],
+            missing={(SNAPSHOT[0], "apo_desolv"): NO_APO},
+            prefill=True,
+        )
+        assert nothing.inputs.protein.data == ""  # none has it: none chosen
+        assert nothing.inputs.protein.description == (
+            "No protein of this snapshot has the apo-desolv PDB this job needs."
+        )
+
+    form, valid, _ = post(
+        flask_app,
+        fragmenstein,
+        good_fragmenstein_post(**{"inputs-protein": SNAPSHOT[2]}),
+        missing=missing,
+    )
+    assert not valid
+    assert form.inputs.protein.errors == [f"{SNAPSHOT[2]} has no {NO_APO}"]
+    form, valid, _ = post(
+        flask_app,
+        fragmenstein,
+        good_fragmenstein_post(**{"inputs-protein": SNAPSHOT[1]}),
+        missing=missing,
+    )
+    assert valid, form.errors
+
+
+def test_an_error_does_not_repeat_the_help_text(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    form, valid, _ = post(
+        flask_app,
+        fragmenstein,
+        good_fragmenstein_post(**{"inputs-fragments": [SNAPSHOT[0]], "options-count": "0"}),
+    )
+    assert not valid
+    with flask_app.test_request_context():
+        drop_repeated_help(form)
+    # "Choose between 2 and 20 fragments" is said by the error alone
+    assert form.inputs.fragments.errors == ["Choose between 2 and 20 fragments (1 chosen)"]
+    assert form.inputs.fragments.description == ""
+    # the count keeps the help the error does not say
+    assert form.options.count.errors == ["Must be between 1 and 100"]
+    assert form.options.count.description == "How many merged molecules to keep, best first."
+    # fields without an error keep all their help
+    assert form.inputs.protein.description == "The protein's desolvated apo structure is used"
+    assert [field.name for field in fields_with_errors(form)] == [
+        "inputs-fragments",
+        "options-count",
+    ]
+
+
+def test_a_server_message_is_attached_once(flask_app: Flask, fragmenstein: JobSchema) -> None:
+    form, valid, _ = post(flask_app, fragmenstein, good_fragmenstein_post(**{"options-count": "0"}))
+    with flask_app.test_request_context():
+        attach_errors(form, {"count": "Must be between 1 and 100", "hidden": "no"})
+        attach_errors(form, {"hidden": "no"})
+    assert form.options.count.errors == ["Must be between 1 and 100"]
+    assert form.form_errors == ["hidden: no"]

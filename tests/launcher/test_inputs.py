@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import select
 from wtforms import RadioField
 from wtforms.validators import InputRequired
@@ -29,7 +28,6 @@ from app.launcher import (
     input_kind,
     input_sources,
     job_config_json,
-    load_job_schemas,
     register_input_kind,
     squonk_variables,
     unregister_input_kind,
@@ -37,6 +35,7 @@ from app.launcher import (
 from app.launcher import format as launcher_format
 from app.launcher.inputs import FromSnapshot
 from app.models import JobRequest
+from tests.launcher.jobfiles import definitions_dir, load, write_job
 from tests.support import MAC1_NEIGHBOURS, csrf_token_of
 
 SOURCE = "lhs-fragment"
@@ -108,7 +107,7 @@ def single_fragment():
 def kind_schemas_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "kind_job_schemas"
     directory.mkdir()
-    (directory / f"{JOB}.yaml").write_text(yaml.safe_dump(job_schema()), encoding="utf-8")
+    write_job(directory, job_schema(), f"{JOB}.yaml")
     return directory
 
 
@@ -117,7 +116,14 @@ def app(app, single_fragment, kind_schemas_dir):
     """The conftest's app (tables emptied, its DATA_DIR and queue), created again with the
     test's JOB_SCHEMAS_DIR; ``login``, ``transferred``... then use this one."""
     settings = {setting.name: app.config[setting.name] for setting in SETTINGS}
-    kind_app = create_app({**settings, "TESTING": True, "JOB_SCHEMAS_DIR": str(kind_schemas_dir)})
+    kind_app = create_app(
+        {
+            **settings,
+            "TESTING": True,
+            "JOB_SCHEMAS_DIR": str(kind_schemas_dir),
+            "JOB_DEFINITIONS_DIR": str(definitions_dir(kind_schemas_dir)),
+        }
+    )
     yield kind_app
     with kind_app.app_context():
         db.session.remove()
@@ -132,14 +138,14 @@ def test_the_shipped_kinds_and_no_other(kind_schemas_dir: Path) -> None:
     assert input_sources() == ("lhs-fragments", "lhs-protein-apo-desolv")
     assert launcher_format.INPUT_SOURCES == input_sources()
     with pytest.raises(JobSchemaError) as refused:
-        load_job_schemas(kind_schemas_dir)
+        load(kind_schemas_dir)
     assert refused.value.path == "inputs.hit.from"
     assert refused.value.reason.startswith(f"'{SOURCE}' is not one of ['lhs-fragments', ")
 
 
 def test_a_registered_kind_is_a_valid_from(single_fragment, kind_schemas_dir: Path) -> None:
     assert launcher_format.INPUT_SOURCES[-1] == SOURCE
-    schema = load_job_schemas(kind_schemas_dir)[JOB]
+    schema = load(kind_schemas_dir)[JOB]
     (item,) = schema.inputs
     assert item.kind is single_fragment
     assert (item.min, item.max, item.multiple) == (1, 1, False)
@@ -158,16 +164,16 @@ def test_a_registered_kind_is_a_valid_from(single_fragment, kind_schemas_dir: Pa
 
 
 def test_the_kinds_own_rules_apply(single_fragment, tmp_path: Path) -> None:
-    (tmp_path / "two.yaml").write_text(yaml.safe_dump(job_schema(max=2)), encoding="utf-8")
+    write_job(tmp_path, job_schema(max=2), "two.yaml")
     with pytest.raises(JobSchemaError) as refused:
-        load_job_schemas(tmp_path)
+        load(tmp_path)
     assert str(refused.value).endswith(
         "two.yaml: inputs.hit.max: a fragment input takes exactly one fragment"
     )
 
 
 def test_a_code_becomes_one_path_not_a_list(single_fragment, kind_schemas_dir: Path) -> None:
-    schema = load_job_schemas(kind_schemas_dir)[JOB]
+    schema = load(kind_schemas_dir)[JOB]
     variables = squonk_variables(schema, {"hit": "Mac1-x0104_A"}, {}, transfer_file_path("Mac1"))
     assert variables == {"hit": "fragalysis-files/Mac1/Mac1-x0104_A.mol"}
 

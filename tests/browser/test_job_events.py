@@ -1,0 +1,60 @@
+"""In Chromium: the job page of a running Fragmenstein combine shows what the job is doing
+(Squonk2's "Merged ..." events) before the job finishes, without a reload, in the words
+scientists use ("Running (STARTED)", then "Results ready (UPLOADED)")."""
+
+from __future__ import annotations
+
+from tests.browser.test_snapshot_flow import log_in
+from tests.conftest import screenshot
+from tests.factories import snapshot as make_snapshot
+from tests.support import MAC1_NEIGHBOURS, fragmenstein_body
+
+# Several seeded runs, each a real Fragmenstein merge of the two hits: the first one's
+# event comes seconds before the last run ends, which the 2 s poll sees.
+RUNS = 4
+
+# One look at the page: is a "Merged" event shown, and what does the status badge say
+# at that moment? (Both read from the same DOM, so "before the job finishes" is honest.)
+MERGED_SHOWN = """() => {
+  const merged = [...document.querySelectorAll('#job-doing .squonk-event')]
+    .some(li => li.textContent.includes('Merged'));
+  if (!merged) return false;
+  const badge = document.querySelector('#job-status > p [data-status]');
+  return {status: badge.dataset.status, text: badge.innerText};
+}"""
+
+
+def test_a_running_fragmenstein_job_shows_its_merges_as_they_happen(
+    app, small_targets, squonk, live_server, page, worker_process, login
+):
+    app.config["EXTERNAL_URL"] = live_server  # local_squonk calls back here
+    worker_process()
+    snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))
+    member = login("member")
+    member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
+
+    log_in(page, live_server, "member")
+    page.goto(f"{live_server}/snapshots/{snapshot_id}/")
+    page.wait_for_selector("#transfer-panel [data-status='SUCCESS']", timeout=60000)
+    job = member.post("/api/job_request/", json=fragmenstein_body(snapshot_id, count=RUNS)).json
+    page.goto(f"{live_server}/jobs/{job['id']}/")
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    assert "What the job is doing" in page.inner_text("#job-status")
+
+    seen = page.wait_for_function(MERGED_SHOWN, timeout=240000, polling=100).json_value()
+    assert seen == {"status": "STARTED", "text": "Running (STARTED)"}, seen
+    doing = page.inner_text("#job-doing")
+    assert "Merged diamond-x0104_A + diamond-x0128_A (run " in doing, doing
+    screenshot(page, "job-events-running")
+
+    page.wait_for_selector("#job-status [data-status='UPLOADED']", timeout=240000)
+    assert navigations == []  # no reload: the status panel swapped itself
+    assert page.inner_text("#job-status > p [data-status]") == "Results ready (UPLOADED)"
+    doing = page.locator("#job-doing").text_content()  # the earlier events folded too
+    for run in range(1, RUNS + 1):
+        assert f"(run {run})" in doing, doing
+    assert "Combining 2 fragments gave" in doing, doing
+    history = page.inner_text("#job-status .timeline")
+    assert "Squonk2" in history and "the launcher" in history, history
+    screenshot(page, "job-events-finished")
