@@ -97,9 +97,7 @@ def test_repeat_is_instant_and_a_reload_uploads_only_what_changed(
     assert result["files_uploaded"] == 2 and result["files_skipped"] == 16
 
 
-def test_files_the_proteins_lack_are_named_and_the_rest_is_sent(
-    app, small_targets, squonk, login
-):
+def test_files_the_proteins_lack_are_named_and_the_rest_is_sent(app, small_targets, squonk, login):
     """Mpro's proteins have no apo-desolv PDB: their mol and SMILES files still go, the
     transfer ends SUCCESS, and the panel, history and API name each file not sent."""
     snapshot_id = make_snapshot(app, "Mpro")
