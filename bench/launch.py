@@ -130,6 +130,7 @@ def main() -> None:
         finally:
             worker.terminate()
             worker.wait()
+        fetched = sum(1 for r in server.request_log() if r["path"].endswith("/job/get-by-version"))
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     backend = database.split(":", 1)[0]
@@ -138,6 +139,13 @@ def main() -> None:
         f"median {statistics.median(times) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
         f"max {times[-1] * 1000:.0f} ms (targets: median < 1000 ms, p95 < 2000 ms)"
     )
+    with app.app_context():
+        from app.jobs.definitions import source
+
+        print(
+            f"job definitions from {source(app)}: {fetched} get-by-version calls in all "
+            "(each job's definition fetched once, then read from the database cache)"
+        )
 
 
 if __name__ == "__main__":

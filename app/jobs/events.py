@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -182,8 +182,3 @@ def queue_final_fetch(change: Change) -> None:
             on_failure=__name__ + ".final_fetch_failed",
             timeout=60,
         )
-
-
-def register(app: Flask) -> None:
-    """Register the after-commit hook that queues the final fetch."""
-    states.after_commit(queue_final_fetch, app)

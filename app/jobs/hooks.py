@@ -9,7 +9,7 @@ import logging
 from flask import Flask
 
 from app import metrics
-from app.jobs import notify, states
+from app.jobs import events, notify, states
 from app.jobs.definitions import job_schemas
 from app.jobs.states import Change
 from app.models import JobRequest
@@ -77,3 +77,5 @@ def register_builtin_hooks(app: Flask) -> None:
     states.after_commit(queue_work, app)
     states.after_commit(count, app)
     states.after_commit(notify.queue_notice, app)
+    # a job that finishes gets its last Squonk2 task events fetched
+    states.after_commit(events.queue_final_fetch, app)

@@ -59,8 +59,6 @@ from app.transfers.service import KINDS, LABELS, has_file, proteins_of
 from app.web import STOP_POLLING, htmx_target, safe_next, vary_on_htmx
 
 bp = Blueprint("jobs", __name__)
-# A job that finishes gets its last Squonk2 task events fetched (an after-commit hook)
-bp.record_once(lambda state: events.register(state.app))
 
 # The words scientists use for each status; the Fragalysis name is shown beside them
 STATUS_WORDS = {

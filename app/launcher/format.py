@@ -1,9 +1,14 @@
-"""The format of a ``job_schemas/*.yaml`` file, as a JSON Schema (Draft 2020-12).
+"""The formats of the launcher's job files, as JSON Schemas (Draft 2020-12).
 
-Kept as a Python dict rather than a ``.json`` file so it travels with the package however
+- ``override_schema()``: a ``job_schemas/*.yaml`` file, what Fragalysis adds to a Squonk2
+  job definition (which job, where inputs come from, ``x-launcher``, presets, imports);
+- ``format_schema()``: the launcher's document of one job, that file merged on top of its
+  definition (``app.launcher.definition.merge_document``), checked before it is built.
+
+Kept as Python dicts rather than ``.json`` files so they travel with the package however
 it is installed. ``job_schemas/README.md`` documents every key; keep the two in step.
 
-The schema checks the structure and catches typos (``additionalProperties: false``
+The schemas check the structure and catch typos (``additionalProperties: false``
 everywhere). Rules that need more than one value at a time (``min <= max``, a default that
 satisfies its own option's bounds, ``order`` naming declared options...) are checked after
 it by ``app.launcher.schemas``.

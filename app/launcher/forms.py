@@ -199,9 +199,17 @@ def build_launch_form(
         codes = offered[item.kind.offers]
         if codes and len(lacking[item.name]) == len(codes):
             label = lacking[item.name][codes[0]]
-            field.description = (
-                f"No {item.kind.noun} of this snapshot has the {label} this job needs."
+            named = ", ".join(codes[:20]) + (
+                f" and {len(codes) - 20} more" if len(codes) > 20 else ""
             )
+            text = (
+                f"No {item.kind.noun} of this snapshot has the {label} this job needs "
+                f"(missing for {named}): it cannot run on this snapshot."
+            )
+            field.description = text
+            for validator in field.validators:  # the refusal says why, not "Choose a ..."
+                if isinstance(validator, InputRequired):
+                    validator.message = text
     return form
 
 

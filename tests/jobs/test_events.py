@@ -310,3 +310,6 @@ def test_the_history_says_who_did_what_in_words(app, small_targets, login):
     assert sources("admin") == ["by member", "the launcher", "Squonk2", "you"]
     page = login("member").get(f"/jobs/{job_id}/").text
     assert 'data-event="STARTED">Running <span class="status-name">(STARTED)</span>' in page
+    # the message does not repeat who did it
+    assert 'data-source="user">you</span> requested</li>' in page
+    assert 'data-source="user">by admin</span> cancel requested</li>' in page

@@ -402,7 +402,8 @@ def test_proteins_without_the_file_are_marked_disabled_and_refused(
         )
         assert nothing.inputs.protein.data == ""  # none has it: none chosen
         assert nothing.inputs.protein.description == (
-            "No protein of this snapshot has the apo-desolv PDB this job needs."
+            "No protein of this snapshot has the apo-desolv PDB this job needs "
+            f"(missing for {SNAPSHOT[0]}): it cannot run on this snapshot."
         )
 
     form, valid, _ = post(
