@@ -286,7 +286,10 @@ def test_picker_on_mpro_offers_no_protein(app, small_targets, login):
     for code in codes:
         assert f'<option disabled value="{code}">{code} — no apo-desolv PDB</option>' in page.text
     assert '<option selected value="">Choose a protein</option>' in page.text
-    assert "No protein of this snapshot has the apo-desolv PDB this job needs." in page.text
+    assert (
+        "No protein of this snapshot has the apo-desolv PDB this job needs "
+        f"(missing for {', '.join(codes)}): it cannot run on this snapshot." in page.text
+    )
     assert ticked(page.text) == codes  # 3, within 2..20
     rdkit = login("member").get(launch_url(snapshot_id, "rdkit-conformers"))
     assert "no apo-desolv PDB" not in rdkit.text  # needs mol files only
