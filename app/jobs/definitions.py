@@ -26,7 +26,8 @@ from pathlib import Path
 
 from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.launcher import JobSchema, JobSchemaError
@@ -132,7 +133,7 @@ def _cached_catalogue() -> Catalogue:
         if override.job_key not in rows:
             stored = _fetch_missing(key, override, unavailable)
             if stored is not None:
-                rows[override.job_key] = (stored.digest, stored.id)
+                rows[override.job_key] = stored
     memo_key = tuple(
         sorted((key, rows[o.job_key][0]) for key, o in wanted.items() if o.job_key in rows)
     )
@@ -183,33 +184,44 @@ def _fetch_missing(key: str, override: Override, unavailable: dict[str, str]):
         unavailable[key] = f"its Squonk2 definition does not fit: {error}"
         return None
     failed.pop(key, None)
-    return store(override, body)
+    try:
+        return store(override, body)
+    except SQLAlchemyError as error:  # e.g. SQLite busy under another writer: next time
+        log.warning("definition of %s not cached: %s", key, error)
+        unavailable[key] = "its definition could not be cached; asking again shortly"
+        return None
 
 
-def store(override: Override, body: dict) -> JobDefinition:
-    """Insert or update the cached definition (committed); safe when two processes race."""
+def store(override: Override, body: dict) -> tuple[str, int]:
+    """Insert or update the cached definition; returns its (digest, row id).
+
+    Written and committed in a session of its own: a definition fetched in the middle of
+    another transaction (a callback's status change asking which output to import) never
+    commits that transaction early. Safe when two processes race to store the same one.
+    """
     collection, job, version = override.job_key
     digest = Definition(body, "").digest
+    where = (
+        JobDefinition.squonk_url == squonk_url(),
+        JobDefinition.collection == collection,
+        JobDefinition.job == job,
+        JobDefinition.version == version,
+    )
     for _ in range(2):
-        row = db.session.scalar(
-            select(JobDefinition).where(
-                JobDefinition.squonk_url == squonk_url(),
-                JobDefinition.collection == collection,
-                JobDefinition.job == job,
-                JobDefinition.version == version,
-            )
-        )
-        if row is None:
-            row = JobDefinition(
-                squonk_url=squonk_url(), collection=collection, job=job, version=version
-            )
-            db.session.add(row)
-        row.definition, row.digest, row.fetched = body, digest, utcnow()
-        try:
-            db.session.commit()
-            return row
-        except IntegrityError:  # another process stored it first: update theirs
-            db.session.rollback()
+        with Session(db.engine) as session:
+            row = session.scalar(select(JobDefinition).where(*where))
+            if row is None:
+                row = JobDefinition(
+                    squonk_url=squonk_url(), collection=collection, job=job, version=version
+                )
+                session.add(row)
+            row.definition, row.digest, row.fetched = body, digest, utcnow()
+            try:
+                session.commit()
+            except IntegrityError:  # another process stored it first: update theirs
+                session.rollback()
+                continue
+            return digest, row.id
     raise RuntimeError(f"could not store the definition of {override.label}")
 
 
