@@ -500,11 +500,11 @@ def can_retry_import(job: JobRequest) -> bool:
     )
 
 
-def retry_import(job: JobRequest) -> bool:
+def retry_import(job: JobRequest, user: User) -> bool:
     """The "retry import" button: back to UPLOADING (its hook queues the import task)."""
     if not can_retry_import(job):
         return False
-    states.report(job, states.UPLOADING, "user", message="import retried")
+    states.report(job, states.UPLOADING, "user", message=f"import retried by {user.username}")
     job.message = None
     db.session.commit()
     return True

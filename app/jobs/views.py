@@ -395,7 +395,7 @@ def describe(job_id: int):
 def retry_import(job_id: int):
     """Import a successful job's results again after a failed import."""
     job = job_or_404(job_id, act=True)
-    if retry(job):
+    if retry(job, current_user):
         flash("Importing the results again.")
     else:
         flash("There is nothing to import for this job.", "error")

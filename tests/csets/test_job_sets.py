@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select, text
@@ -46,6 +48,10 @@ def test_deleting_a_jobs_set_brings_back_retry_import(app, small_targets, squonk
     job = member.get(f"/api/job_request/{job_id}/").json
     assert job["job_status"] == "UPLOADED" and job["computed_set"]
     assert member.get(f"/computed-sets/{job['computed_set']}/").status_code == 200
+    retried = [e for e in job["events"] if e["to"] == "UPLOADING" and e["source"] == "user"]
+    assert [e["message"] for e in retried] == ["import retried by member"]
+    page = member.get(f"/jobs/{job_id}/").get_data(as_text=True)
+    assert re.search(r'data-source="user">you</span>\s*import retried</li>', page), page
 
 
 def test_the_embedded_sqlite_database_enforces_foreign_keys(tmp_path, redis_url):

@@ -139,3 +139,57 @@ def test_an_unreachable_squonk_makes_jobs_unavailable_not_errors(
     with app.app_context():
         assert db.session.scalar(select(db.func.count(JobRequest.id))) == 0
         assert db.session.scalar(select(db.func.count(JobDefinition.id))) == 0
+
+
+def test_the_reconciler_refreshes_definitions_older_than_the_setting(
+    app, small_targets, login, tmp_path
+):
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+    from tests.support import reconcile
+
+    jobs = tmp_path / "definitions"
+    shutil.copytree(LOCAL_JOBS, jobs)
+    with squonk_server(tmp_path / "squonk", env={"LOCAL_SQUONK_JOBS_DIR": str(jobs)}) as server:
+        use_squonk(app, server)
+        app.config.update(JOB_DEFINITIONS="squonk2", JOB_DEFINITIONS_REFRESH_SECONDS=3600)
+        member = login("member")
+        assert count_of(member)["maximum"] == 100
+        path = jobs / "fragmenstein.yaml"
+        path.write_text(
+            path.read_text().replace("            maximum: 100\n", "            maximum: 40\n")
+        )
+        assert "definitions_refreshed" not in reconcile(app)  # cached 0 s ago: not due
+        assert count_of(member)["maximum"] == 100
+        with app.app_context():
+            for row in db.session.scalars(select(JobDefinition)):
+                row.fetched = utcnow() - timedelta(seconds=3601)
+            db.session.commit()
+        assert reconcile(app).get("definitions_refreshed") == 1
+        assert count_of(member)["maximum"] == 40
+        with app.app_context():
+            ages = [utcnow() - r.fetched for r in db.session.scalars(select(JobDefinition))]
+            assert len(ages) == 3 and max(ages) < timedelta(seconds=60)
+
+
+def test_a_definition_fetched_mid_transaction_does_not_commit_it(
+    app, small_targets, squonk, tmp_path
+):
+    """A status change asks which output to import before its commit; a definition fetched
+    then is stored on its own: a rollback still undoes the change."""
+    from app.jobs import states
+    from app.jobs.definitions import job_schemas
+    from tests.factories import job as make_job
+
+    job_id, _ = make_job(app)
+    app.config["JOB_DEFINITIONS"] = "squonk2"
+    with app.app_context():
+        job = db.session.get(JobRequest, job_id)
+        before = job.job_status
+        assert states.report(job, states.STARTED, "callback") == "applied"
+        assert COMBINE in job_schemas()  # fetched and stored now, mid-transaction
+        db.session.rollback()
+    with app.app_context():
+        assert db.session.get(JobRequest, job_id).job_status == before
+        assert db.session.scalar(select(db.func.count(JobDefinition.id))) == 3
