@@ -121,3 +121,20 @@ def test_local_squonk_accepts_the_specification_we_build(
     assert launch.outputs["outputs"]["creates"] == (
         "fragalysis-jobs/alice/20250101-101500/merged.sdf"
     )
+
+
+def test_job_config_is_what_it_was_when_the_options_were_written_in_job_schemas(
+    job_schemas: dict[str, JobSchema],
+) -> None:
+    """Issue 14: the options left job_schemas/ for the Squonk2 definitions; the API (and so
+    the dialog and the server-side checks built from the same schema) did not change.
+    The file is GET /api/job_config/ as it was before."""
+    import json
+
+    from app.launcher import job_config_json
+
+    before = json.loads(
+        (Path(__file__).parent / "data/job_config_before_issue_14.json").read_text()
+    )
+    now = json.loads(json.dumps([job_config_json(s) for s in job_schemas.values()]))
+    assert now == before
