@@ -83,6 +83,29 @@ def put_callback(client, secret: str, status: str, **extra):
     return client.put(f"/api/job_callback/{secret}/", json={"job_status": status, **extra})
 
 
+def callbacks_at_once(server: str, secret: str, statuses: list[str], timeout: float = 60):
+    """Squonk2's callbacks with these statuses, each from its own thread, all released at
+    once (a barrier) against the live ``server``; their HTTP status codes."""
+    import threading
+
+    import requests
+
+    barrier = threading.Barrier(len(statuses))
+    codes: list[int] = []
+
+    def send(status: str) -> None:
+        barrier.wait()
+        url = f"{server}/api/job_callback/{secret}/"
+        codes.append(requests.put(url, json={"job_status": status}, timeout=timeout).status_code)
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in statuses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
 def job_history(app, job_id: int) -> tuple[str, list[tuple[str, str, str]]]:
     """A job's status and its recorded changes as ``(from, to, source)``."""
     from app.extensions import db

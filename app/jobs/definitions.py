@@ -110,8 +110,20 @@ def squonk_url() -> str:
     return str(current_app.config.get("SQUONK2_DMAPI_URL") or "").rstrip("/")
 
 
-def _squonk_label() -> str:
-    return f"Squonk2 at {squonk_url()}"
+def _built(override: Override, body: dict) -> JobSchema:
+    """The job ``override`` makes of a definition Squonk2 gave (raises JobSchemaError)."""
+    return build_job_schema(override, Definition(body, f"Squonk2 at {squonk_url()}"))
+
+
+def _same_version(override: Override) -> tuple:
+    """The WHERE clause of the cached row of ``override``'s job version."""
+    collection, job, version = override.job_key
+    return (
+        JobDefinition.squonk_url == squonk_url(),
+        JobDefinition.collection == collection,
+        JobDefinition.job == job,
+        JobDefinition.version == version,
+    )
 
 
 def _cached_catalogue() -> Catalogue:
@@ -151,7 +163,7 @@ def _cached_catalogue() -> Catalogue:
             if body is None:
                 continue
             try:
-                built.schemas[key] = build_job_schema(override, Definition(body, _squonk_label()))
+                built.schemas[key] = _built(override, body)
             except JobSchemaError as error:
                 log.error("job %s cannot be launched: %s", key, error)
                 built.unavailable[key] = f"its Squonk2 definition does not fit: {error}"
@@ -172,7 +184,7 @@ def _fetch_missing(key: str, override: Override, unavailable: dict[str, str]):
         return None
     try:
         body = normalised(squonk().get_job_by_version(*override.job_key))
-        build_job_schema(override, Definition(body, _squonk_label()))
+        _built(override, body)
     except SquonkError as error:
         failed[key] = time.monotonic()
         log.warning("definition of %s (%s) not fetched: %s", key, override.label, error)
@@ -201,15 +213,9 @@ def store(override: Override, body: dict) -> tuple[str, int]:
     """
     collection, job, version = override.job_key
     digest = Definition(body, "").digest
-    where = (
-        JobDefinition.squonk_url == squonk_url(),
-        JobDefinition.collection == collection,
-        JobDefinition.job == job,
-        JobDefinition.version == version,
-    )
     for _ in range(2):
         with Session(db.engine) as session:
-            row = session.scalar(select(JobDefinition).where(*where))
+            row = session.scalar(select(JobDefinition).where(*_same_version(override)))
             if row is None:
                 row = JobDefinition(
                     squonk_url=squonk_url(), collection=collection, job=job, version=version
@@ -234,15 +240,7 @@ class Report:
 
 
 def _cached(override: Override) -> JobDefinition | None:
-    collection, job, version = override.job_key
-    return db.session.scalar(
-        select(JobDefinition).where(
-            JobDefinition.squonk_url == squonk_url(),
-            JobDefinition.collection == collection,
-            JobDefinition.job == job,
-            JobDefinition.version == version,
-        )
-    )
+    return db.session.scalar(select(JobDefinition).where(*_same_version(override)))
 
 
 def _live(key: str, override: Override, report: Report) -> dict | None:
@@ -269,7 +267,7 @@ def refresh() -> Report:
         if body is None:
             continue
         try:
-            build_job_schema(override, Definition(body, _squonk_label()))
+            _built(override, body)
         except JobSchemaError as error:
             report.lines.append(f"{key}: not stored, the override does not fit it:\n{error}")
             report.problems += 1
@@ -315,7 +313,7 @@ def check() -> Report:
             else:
                 report.lines.append(f"{key}: {override.label} unchanged since {when}")
         try:
-            build_job_schema(override, Definition(body, _squonk_label()))
+            _built(override, body)
         except JobSchemaError as error:
             report.lines.append(f"{key}: a refresh would not store it:\n{error}")
             report.problems += 1

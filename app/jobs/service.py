@@ -44,7 +44,14 @@ from app.models import JobRequest, Snapshot, Target, User
 from app.models.base import utcnow
 from app.squonk.client import SquonkError
 from app.squonk.current import squonk
-from app.transfers.service import LABELS, needed_files_check, project_file, words_list
+from app.transfers.service import (
+    LABELS,
+    lacking_files,
+    needed_files_check,
+    project_file,
+    proteins_of,
+    words_list,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +218,9 @@ def check_files(request: LaunchRequest, schema: JobSchema) -> None:
                 f"{target.title} has none for: {_named(files)}."
             )
             if not kind.multiple:  # say which of the snapshot's proteins could be chosen
-                others, _ = needed_files_check(
-                    snapshot,
+                others = lacking_files(
+                    {p.code: p for p in proteins_of(target, snapshot.protein_codes)},
                     [(code, kind.file_kind) for code in snapshot.protein_codes],
-                    request.user,
                 )
                 absent = {entry["protein"] for entry in others}
                 usable = [code for code in snapshot.protein_codes if code not in absent]

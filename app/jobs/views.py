@@ -55,7 +55,7 @@ from app.launcher import attach_errors, build_launch_form, form_submission
 from app.launcher.forms import drop_repeated_help, fields_with_errors
 from app.models import JobRequest
 from app.models.base import as_utc, utcnow
-from app.transfers.service import KINDS, LABELS, has_file, proteins_of
+from app.transfers.service import LABELS, missing_files, proteins_of
 from app.web import STOP_POLLING, htmx_target, safe_next, vary_on_htmx
 
 bp = Blueprint("jobs", __name__)
@@ -176,10 +176,8 @@ def chosen_schema():
 def missing_files_of(snapshot) -> dict[tuple[str, str], str]:
     """The label of each file the snapshot's proteins lack, by ``(code, file kind)``."""
     return {
-        (protein.code, kind): LABELS[kind]
-        for protein in proteins_of(snapshot.target, snapshot.protein_codes)
-        for kind in KINDS
-        if not has_file(protein, kind)
+        (entry["protein"], entry["kind"]): LABELS[entry["kind"]]
+        for entry in missing_files(proteins_of(snapshot.target, snapshot.protein_codes))
     }
 
 

@@ -113,9 +113,7 @@ def variables_of(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def definition_digest(body: Mapping[str, Any]) -> str:
     """A digest of what the launcher reads of a definition (a change makes a new one)."""
-    wanted = {key: body.get(key) for key in sorted(LAUNCHER_FIELDS)}
-    wanted["variables"] = variables_of(body)
-    text = json.dumps(wanted, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(normalised(body), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -101,17 +101,13 @@ _INPUT: dict[str, Any] = {
     },
 }
 
-_OUTPUT: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["title", "type"],
-    "properties": {
-        "title": {"type": "string", "minLength": 1},
-        "type": {"type": "string", "pattern": _MIME_TYPE},
-        "file": {"type": "string", "minLength": 1},
-        "option": {"type": "string", "pattern": _NAME},
-        "import": {"enum": list(OUTPUT_IMPORTS)},
-    },
+# Which Squonk2 job, and its words in the picker: the same in both schemas
+_IDENTITY: dict[str, Any] = {
+    "collection": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+    "job": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
+    "version": {"type": "string", "minLength": 1, "maxLength": 24},
+    "title": {"type": "string", "minLength": 1},
+    "description": {"type": "string"},
 }
 
 _FORMAT_SCHEMA: dict[str, Any] = {
@@ -121,11 +117,7 @@ _FORMAT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["collection", "job", "version", "title", "inputs", "options"],
     "properties": {
-        "collection": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
-        "job": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
-        "version": {"type": "string", "minLength": 1, "maxLength": 24},
-        "title": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
+        **_IDENTITY,
         "inputs": {
             "type": "object",
             "minProperties": 1,
@@ -155,11 +147,6 @@ _FORMAT_SCHEMA: dict[str, Any] = {
                 },
             },
         },
-        "outputs": {
-            "type": "object",
-            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
-            "additionalProperties": _OUTPUT,
-        },
     },
 }
 
@@ -181,18 +168,21 @@ _OVERRIDE_OPTION: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "value": {},
-        "editable": {"type": "boolean"},
-        "hidden": {"type": "boolean"},
-        "title": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
-        "format": {"enum": list(VALUE_FORMATS)},
-        "minimum": {"type": "number"},
-        "maximum": {"type": "number"},
-        "minLength": {"type": "integer", "minimum": 0},
-        "maxLength": {"type": "integer", "minimum": 0},
-        "minItems": {"type": "integer", "minimum": 0},
-        "maxItems": {"type": "integer", "minimum": 0},
+        **_LAUNCHER_OVERRIDE["properties"],
+        **{
+            key: _OPTION["properties"][key]
+            for key in (
+                "title",
+                "description",
+                "format",
+                "minimum",
+                "maximum",
+                "minLength",
+                "maxLength",
+                "minItems",
+                "maxItems",
+            )
+        },
     },
 }
 
@@ -215,11 +205,7 @@ _OVERRIDE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["collection", "job", "version", "inputs"],
     "properties": {
-        "collection": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
-        "job": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
-        "version": {"type": "string", "minLength": 1, "maxLength": 24},
-        "title": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
+        **_IDENTITY,
         "inputs": {
             "type": "object",
             "minProperties": 1,
@@ -246,24 +232,26 @@ _OVERRIDE_SCHEMA: dict[str, Any] = {
 }
 
 
+def _with_sources(
+    schema: dict[str, Any], item: dict[str, Any], sources: tuple[str, ...] | None
+) -> dict[str, Any]:
+    """``schema`` with each input's ``from`` limited to ``sources`` (default: the registered
+    input kinds). A new dict each call; the parts it shares with others are not copied."""
+    sources = input_sources() if sources is None else sources
+    item = {**item, "properties": {"from": {"enum": list(sources)}, **item["properties"]}}
+    inputs = {**schema["properties"]["inputs"], "additionalProperties": item}
+    return {**schema, "properties": {**schema["properties"], "inputs": inputs}}
+
+
 def override_schema(sources: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The JSON Schema of a ``job_schemas/*.yaml`` file, ``from`` limited to ``sources``."""
-    sources = input_sources() if sources is None else sources
-    item = {
-        **_OVERRIDE_INPUT,
-        "properties": {"from": {"enum": list(sources)}, **_OVERRIDE_INPUT["properties"]},
-    }
-    inputs = {**_OVERRIDE_SCHEMA["properties"]["inputs"], "additionalProperties": item}
-    return {**_OVERRIDE_SCHEMA, "properties": {**_OVERRIDE_SCHEMA["properties"], "inputs": inputs}}
+    return _with_sources(_OVERRIDE_SCHEMA, _OVERRIDE_INPUT, sources)
 
 
 def format_schema(sources: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The format's JSON Schema, ``from`` limited to ``sources`` (default: the registered
-    input kinds). A new dict each call; the parts it shares with others are not copied."""
-    sources = input_sources() if sources is None else sources
-    item = {**_INPUT, "properties": {"from": {"enum": list(sources)}, **_INPUT["properties"]}}
-    inputs = {**_FORMAT_SCHEMA["properties"]["inputs"], "additionalProperties": item}
-    return {**_FORMAT_SCHEMA, "properties": {**_FORMAT_SCHEMA["properties"], "inputs": inputs}}
+    """The JSON Schema of the launcher's document of one job, ``from`` limited to
+    ``sources``."""
+    return _with_sources(_FORMAT_SCHEMA, _INPUT, sources)
 
 
 def __getattr__(name: str) -> Any:

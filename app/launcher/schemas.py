@@ -1,12 +1,15 @@
 """Launchable jobs: reading and checking ``job_schemas/*.yaml`` (format: job_schemas/README.md).
 
-A file is checked in two passes. The first validates it against ``format_schema()``
-(structure, types, unknown keys, ``from`` naming a registered input kind). The second checks
+A file's structure is checked against ``override_schema()``; it is then merged on top of its
+Squonk2 definition (``app.launcher.definition``) and the merged job checked in two passes.
+The first validates it against ``format_schema()`` (structure, types, ``from`` naming a
+registered input kind). The second checks
 what needs several values at once: each input's kind's own rules (``min <= max``, one
 protein), defaults and enum values that satisfy their own option, ``order``/``required``
 naming declared options, templates using known placeholders only. Every problem is reported
-with the file, the dotted path inside it (``options.properties.count.minimum``) and the
-reason, so a bad file stops start-up with a message that says where to look.
+with the file it comes from (the override's or the definition's), the dotted path inside it
+(``x-launcher.count.value``) and the reason, so a bad file stops start-up with a message
+that says where to look.
 """
 
 from __future__ import annotations
@@ -629,15 +632,6 @@ def _rule_problems(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
         if name not in properties:
             yield f"options.order[{index}]", f"{name!r} is not a declared option"
 
-    for name, spec in (document.get("outputs") or {}).items():
-        where = f"outputs.{name}"
-        if ("file" in spec) == ("option" in spec):
-            yield where, "give exactly one of 'file' (a template) or 'option' (an option name)"
-        elif "option" in spec and spec["option"] not in properties:
-            yield f"{where}.option", f"{spec['option']!r} is not a declared option"
-        elif "file" in spec:
-            yield from _template_problems(f"{where}.file", spec["file"], sources)
-
 
 def _option_problems(
     where: str, name: str, prop: dict[str, Any], sources: set[str]
@@ -748,17 +742,6 @@ def _build(key: str, path: Path, document: dict[str, Any]) -> JobSchema:
         for name, prop in properties.items()
         if "x-launcher" in prop
     }
-    outputs = [
-        JobOutput(
-            name=name,
-            title=spec["title"],
-            type=spec["type"],
-            file=spec.get("file"),
-            option=spec.get("option"),
-            import_as=spec.get("import"),
-        )
-        for name, spec in (document.get("outputs") or {}).items()
-    ]
     return JobSchema(
         key=key,
         collection=document["collection"],
@@ -774,6 +757,6 @@ def _build(key: str, path: Path, document: dict[str, Any]) -> JobSchema:
         },
         order=order,
         overrides=overrides,
-        outputs=outputs,
+        outputs=[],  # the definition's, added by build_job_schema
         source=path,
     )

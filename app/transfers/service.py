@@ -357,6 +357,16 @@ def fresh_transfers(snapshot: Snapshot, user: User) -> list[JobFileTransfer]:
     ]
 
 
+def lacking_files(proteins: dict[str, Protein], needed: list[tuple[str, str]]) -> list[dict]:
+    """The ``(code, kind)`` files of ``needed`` the target has no such file for, as
+    :func:`missing_file` entries (codes not in ``proteins``, by code, are left out)."""
+    return [
+        missing_file(code, kind)
+        for code, kind in needed
+        if code in proteins and not has_file(proteins[code], kind)
+    ]
+
+
 def needed_files_check(
     snapshot: Snapshot, needed: list[tuple[str, str]], user: User
 ) -> tuple[list[dict], list[dict]]:
@@ -366,11 +376,7 @@ def needed_files_check(
     of the snapshot sent (sent after the target last changed)."""
     wanted = list(dict.fromkeys(needed))
     proteins = {p.code: p for p in proteins_of(snapshot.target, [code for code, _ in wanted])}
-    lacking = [
-        missing_file(code, kind)
-        for code, kind in wanted
-        if code in proteins and not has_file(proteins[code], kind)
-    ]
+    lacking = lacking_files(proteins, wanted)
     sent: set[tuple[str, str]] = set()
     transfers = fresh_transfers(snapshot, user) if len(lacking) < len(wanted) else []
     for transfer in transfers:

@@ -4,10 +4,8 @@ scientists use ("Running (STARTED)", then "Results ready (UPLOADED)")."""
 
 from __future__ import annotations
 
-from tests.browser.test_snapshot_flow import log_in
+from tests.browser.test_job_lifecycle import open_fragmenstein_job
 from tests.conftest import screenshot
-from tests.factories import snapshot as make_snapshot
-from tests.support import MAC1_NEIGHBOURS, fragmenstein_body
 
 # Several seeded runs, each a real Fragmenstein merge of the two hits: the first one's
 # event comes seconds before the last run ends, which the 2 s poll sees.
@@ -27,17 +25,7 @@ MERGED_SHOWN = """() => {
 def test_a_running_fragmenstein_job_shows_its_merges_as_they_happen(
     app, small_targets, squonk, live_server, page, worker_process, login
 ):
-    app.config["EXTERNAL_URL"] = live_server  # local_squonk calls back here
-    worker_process()
-    snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))
-    member = login("member")
-    member.post("/api/job_file_transfer/", json={"snapshot": snapshot_id})
-
-    log_in(page, live_server, "member")
-    page.goto(f"{live_server}/snapshots/{snapshot_id}/")
-    page.wait_for_selector("#transfer-panel [data-status='SUCCESS']", timeout=60000)
-    job = member.post("/api/job_request/", json=fragmenstein_body(snapshot_id, count=RUNS)).json
-    page.goto(f"{live_server}/jobs/{job['id']}/")
+    job, _ = open_fragmenstein_job(app, live_server, page, worker_process, login, count=RUNS)
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
     assert "What the job is doing" in page.inner_text("#job-status")

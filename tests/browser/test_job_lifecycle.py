@@ -13,9 +13,10 @@ from tests.factories import snapshot as make_snapshot
 from tests.support import MAC1_NEIGHBOURS, fragmenstein_body
 
 
-def test_job_page_follows_fragmenstein_to_its_computed_set(
-    app, small_targets, squonk, live_server, page, worker_process, login
-):
+def open_fragmenstein_job(app, live_server, page, worker_process, login, **options):
+    """The member's Fragmenstein combine on the two Mac1 neighbours, launched (files sent,
+    a real worker, local_squonk calling back to ``live_server``) with its job page open in
+    ``page``; returns (the job as the API gave it, the member's Session)."""
     app.config["EXTERNAL_URL"] = live_server  # local_squonk calls back here
     worker_process()
     snapshot_id = make_snapshot(app, "Mac1", list(MAC1_NEIGHBOURS))
@@ -25,8 +26,15 @@ def test_job_page_follows_fragmenstein_to_its_computed_set(
     log_in(page, live_server, "member")
     page.goto(f"{live_server}/snapshots/{snapshot_id}/")
     page.wait_for_selector("#transfer-panel [data-status='SUCCESS']", timeout=60000)
-    job = member.post("/api/job_request/", json=fragmenstein_body(snapshot_id)).json
+    job = member.post("/api/job_request/", json=fragmenstein_body(snapshot_id, **options)).json
     page.goto(f"{live_server}/jobs/{job['id']}/")
+    return job, member
+
+
+def test_job_page_follows_fragmenstein_to_its_computed_set(
+    app, small_targets, squonk, live_server, page, worker_process, login
+):
+    job, member = open_fragmenstein_job(app, live_server, page, worker_process, login)
     seen: set[str] = set()
     page.on("response", lambda r: seen.add(r.url) if "/status" in r.url else None)
     navigations: list[str] = []

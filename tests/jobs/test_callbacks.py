@@ -4,16 +4,15 @@ secrets, rate limits, and 32 at once ending in one consistent state."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import states
 from app.models import JobEvent
 from tests.factories import job as make_job
+from tests.support import callbacks_at_once
 from tests.support import job_history as history
 from tests.support import put_callback as put
 
@@ -149,22 +148,7 @@ def test_32_concurrent_callbacks_end_in_one_consistent_state(app, small_targets,
         "PENDING",
         "SUCCESS",
     ] * 4
-    barrier = threading.Barrier(len(sequence))
-    codes: list[int] = []
-
-    def send(status: str) -> None:
-        barrier.wait()
-        codes.append(
-            requests.put(
-                f"{live_server}/api/job_callback/{secret}/", json={"job_status": status}, timeout=30
-            ).status_code
-        )
-
-    threads = [threading.Thread(target=send, args=(s,)) for s in sequence]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = callbacks_at_once(live_server, secret, sequence, timeout=30)
     assert codes == [204] * 32
     status, steps = history(app, job_id)
     assert status == "SUCCESS"

@@ -7,13 +7,13 @@ import threading
 from collections import Counter
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from app.extensions import db, queue
 from app.jobs import states
 from app.models import JobEvent, JobRequest
 from tests.factories import job as make_job
+from tests.support import callbacks_at_once
 
 
 @pytest.fixture
@@ -48,19 +48,7 @@ def test_32_concurrent_callbacks_fire_each_hook_once_per_committed_transition(
     app, small_targets, live_server, recorded, job_key
 ):
     job_id, secret = make_job(app, job_key=job_key)
-    barrier = threading.Barrier(32)
-    codes: list[int] = []
-
-    def send(status: str) -> None:
-        barrier.wait()
-        url = f"{live_server}/api/job_callback/{secret}/"
-        codes.append(requests.put(url, json={"job_status": status}, timeout=60).status_code)
-
-    threads = [threading.Thread(target=send, args=(s,)) for s in SEQUENCE * 4]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = callbacks_at_once(live_server, secret, SEQUENCE * 4)
     assert codes == [204] * 32
 
     committed = committed_transitions(app, job_id)

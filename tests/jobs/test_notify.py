@@ -20,6 +20,7 @@ from app.models import JobRequest
 from tests.factories import job as make_job
 from tests.factories import user_of
 from tests.support import (
+    callbacks_at_once,
     finished_in_squonk,
     free_port,
     put_callback,
@@ -172,25 +173,11 @@ def test_32_concurrent_callbacks_send_one_email(
     """rdkit-conformers ends at SUCCESS; fragmenstein-combine goes on to UPLOADING (late
     SUCCESS callbacks are refused there) and ends SUCCESS when its import fails (project-x
     holds no output)."""
-    import requests
-
     job_id, secret = make_job(app, job_key=job_key)
     opted_in(app, job_id)
     sequence = ["PENDING", "STARTED", "RETRY", "STARTED", "SUCCESS", "STARTED", "PENDING"]
     sequence = (sequence + ["SUCCESS"]) * 4
-    barrier = threading.Barrier(len(sequence))
-    codes: list[int] = []
-
-    def send(status: str) -> None:
-        barrier.wait()
-        url = f"{live_server}/api/job_callback/{secret}/"
-        codes.append(requests.put(url, json={"job_status": status}, timeout=60).status_code)
-
-    threads = [threading.Thread(target=send, args=(s,)) for s in sequence]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = callbacks_at_once(live_server, secret, sequence)
     assert codes == [204] * 32
     assert len(queued_notices(app)) == (1 if job_key == "rdkit-conformers" else 0)
     run_worker(app)
